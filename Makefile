@@ -1,0 +1,34 @@
+# Two entry points: `make demo` (install + analyze the bundled clip) and `make test` (install + tests).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Packages whose metadata would drag in TensorFlow, jax or a second OpenCV: we install them
+# without dependencies and list what they really import in pyproject.toml.
+NODEPS := mediapipe==0.10.14 fer==25.10.3
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps $(NODEPS)
+	touch $(STAMP)
+
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/emollama analyze examples/astronaut_happy.mp4 --json demo_result.json --plot demo_result.png
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check emollama tests scripts benchmarks
+
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_analyze.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache demo_result.json demo_result.png

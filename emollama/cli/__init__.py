@@ -1,0 +1,41 @@
+"""The ``emollama`` command line: a thin Typer app.
+
+Each sub-command lives in its own module exposing ``register(app)``; the modules parse options,
+call the Python API and render with Rich. Errors of type :class:`~emollama.errors.EmollamaError`
+become one red line and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from emollama.errors import EmollamaError
+
+app = typer.Typer(
+    name="emollama",
+    help="Multimodal emotion recognition and reasoning (Emotion-LLaMA / MERR), offline on CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Sub-command modules under ``emollama.cli``; each defines ``register(app: typer.Typer)``.
+_COMMAND_MODULES: tuple[str, ...] = ("analyze",)
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"emollama.cli.{_name}").register(app)
+
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into one line."""
+    try:
+        app()
+    except EmollamaError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

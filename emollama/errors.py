@@ -1,0 +1,47 @@
+"""Typed errors.
+
+Every problem a user can fix (a missing file, a corrupt video, an unknown label set, absent
+weights) is raised as an :class:`EmollamaError` subclass whose message is one actionable line.
+The CLI prints that line and exits non-zero; Python callers can catch the class they care about.
+Anything else escaping is a bug in emollama.
+"""
+
+from __future__ import annotations
+
+
+class EmollamaError(Exception):
+    """Base class: the message is a complete, user-facing sentence."""
+
+    exit_code = 2
+
+
+class InputError(EmollamaError):
+    """The input path is missing, a directory, empty, or otherwise not a usable media file."""
+
+
+class MediaDecodeError(InputError):
+    """The file exists but cannot be decoded (corrupt, truncated, or not a media file)."""
+
+
+class InputTooLongError(InputError):
+    """The media is longer than the configured limit (``--max-duration``)."""
+
+
+class SubtitleError(InputError):
+    """A subtitle file was given but cannot be read or parsed."""
+
+
+class ManifestError(InputError):
+    """A batch manifest is missing, malformed, or lacks a required column."""
+
+
+class UnknownLabelSetError(EmollamaError):
+    """A label-set name that emollama does not define."""
+
+
+class UnknownLabelError(EmollamaError):
+    """A label spelling that maps to no known emotion category."""
+
+
+class ModelUnavailableError(EmollamaError):
+    """Weights or a packaged model that a component needs are not installed or not found."""
