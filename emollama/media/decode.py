@@ -1,0 +1,234 @@
+"""Decode a media file once, streaming: sampled RGB frames and 16 kHz mono audio.
+
+Why streaming: a user may point ``analyze`` at a feature film. Frames are yielded one at a time
+at the sampling rate (never the whole video in memory) and audio is capped by the same duration
+limit, so memory stays bounded. Inputs may be a video (with or without sound), an audio-only
+file or a single still image; :class:`MediaReader` reports which modalities exist.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from emollama.errors import InputError, InputTooLongError, MediaDecodeError
+from emollama.schema import MediaInfo
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+AUDIO_RATE = 16_000
+#: Frames larger than this (long side, pixels) are downscaled while decoding: face landmarks do
+#: not need 4K, and it keeps per-frame cost and memory flat.
+MAX_FRAME_SIDE = 1280
+#: Default sampling rate: every 100 ms, so an expression lasting 200 ms is seen at least twice.
+DEFAULT_FPS = 10.0
+#: Default refusal limit. Ten minutes at 10 fps is 6,000 frames of landmarks (tens of MB); a two-hour
+#: film is refused up front from its container metadata instead of being decoded for an hour.
+DEFAULT_MAX_DURATION_S = 600.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # position among the *sampled* frames
+    time_s: float
+    rgb: np.ndarray  # HxWx3 uint8
+
+
+def check_path(path: str | Path) -> Path:
+    """Fail early, in one line, on the input problems a user makes most often."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give a media file (or use --manifest for many clips)")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    return p
+
+
+@dataclass
+class MediaReader:
+    """Opens and validates one media file; decodes it lazily, as often as asked, with bounded memory."""
+
+    path: Path
+    max_duration_s: float = DEFAULT_MAX_DURATION_S
+    info: MediaInfo = field(init=False)
+    warnings: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.path = check_path(self.path)
+        if self.path.suffix.lower() in IMAGE_SUFFIXES:
+            self.info = self._probe_image()
+        else:
+            self.info = self._probe_av()
+
+    # ------------------------------------------------------------------ probing
+    def _probe_image(self) -> MediaInfo:
+        try:
+            with Image.open(self.path) as im:
+                im.verify()
+            with Image.open(self.path) as im:
+                width, height = im.size
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise MediaDecodeError(f"{self.path}: not a readable image ({exc})") from None
+        return MediaInfo(path=str(self.path), kind="image", duration_s=0.0, has_video=True,
+                         has_audio=False, width=width, height=height)
+
+    def _open(self) -> av.container.InputContainer:
+        try:
+            return av.open(str(self.path), metadata_errors="ignore")
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            raise MediaDecodeError(
+                f"{self.path}: cannot decode - not a media file, or corrupt ({_short(exc)})"
+            ) from None
+
+    def _probe_av(self) -> MediaInfo:
+        with self._open() as container:
+            video = _video_stream(container)
+            audio = container.streams.audio[0] if container.streams.audio else None
+            if video is None and audio is None:
+                raise MediaDecodeError(f"{self.path}: contains neither a video nor an audio stream")
+            duration = _duration_s(container, video, audio)
+            if duration is not None and duration > self.max_duration_s:
+                raise InputTooLongError(
+                    f"{self.path}: {duration / 60:.1f} min is longer than the limit of "
+                    f"{self.max_duration_s / 60:.1f} min; cut the clip or raise --max-duration"
+                )
+            fps = float(video.average_rate) if video is not None and video.average_rate else None
+            return MediaInfo(
+                path=str(self.path),
+                kind="video" if video is not None else "audio",
+                duration_s=float(duration or 0.0),
+                has_video=video is not None,
+                has_audio=audio is not None,
+                width=video.codec_context.width if video is not None else None,
+                height=video.codec_context.height if video is not None else None,
+                native_fps=fps,
+            )
+
+    # ------------------------------------------------------------------ frames
+    def frames(self, fps: float = DEFAULT_FPS) -> Iterator[Frame]:
+        """Yield RGB frames sampled at ``fps`` (all frames when the video is slower than that)."""
+        if fps <= 0:
+            raise InputError(f"--fps must be positive, got {fps}")
+        if self.info.kind == "image":
+            with Image.open(self.path) as im:
+                yield Frame(0, 0.0, _limit_size(np.asarray(im.convert("RGB"))))
+            return
+        if not self.info.has_video:
+            return
+        step = 1.0 / fps
+        next_t = 0.0
+        index = 0
+        with self._open() as container:
+            stream = _video_stream(container)
+            assert stream is not None
+            stream.thread_type = "AUTO"
+            for frame in self._decode(container, stream, "video"):
+                t = _frame_time(frame, stream)
+                if t is None:
+                    t = index * step
+                if t > self.max_duration_s:
+                    raise InputTooLongError(
+                        f"{self.path}: video runs past the limit of {self.max_duration_s / 60:.1f} min; "
+                        "cut the clip or raise --max-duration"
+                    )
+                if t + 1e-6 < next_t:
+                    continue
+                next_t = max(next_t + step, t + step * 0.5)
+                yield Frame(index, t, _limit_size(frame.to_ndarray(format="rgb24")))
+                index += 1
+        if index == 0:
+            raise MediaDecodeError(f"{self.path}: the video stream has no decodable frame")
+
+    # ------------------------------------------------------------------ audio
+    def audio(self, sample_rate: int = AUDIO_RATE) -> np.ndarray | None:
+        """The whole audio track as mono float32 at ``sample_rate``, or None if there is none."""
+        if not self.info.has_audio:
+            return None
+        limit = int(self.max_duration_s * sample_rate)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks: list[np.ndarray] = []
+        n = 0
+        with self._open() as container:
+            stream = container.streams.audio[0]
+            for frame in self._decode(container, stream, "audio"):
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    chunks.append(chunk)
+                    n += chunk.size
+                if n > limit:
+                    raise InputTooLongError(
+                        f"{self.path}: audio runs past the limit of {self.max_duration_s / 60:.1f} min; "
+                        "cut the clip or raise --max-duration"
+                    )
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        if not chunks:
+            self.warnings.append("the audio stream has no decodable samples; voice is not used")
+            return None
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def _decode(self, container: av.container.InputContainer, stream: av.stream.Stream,
+                what: str) -> Iterator[av.frame.Frame]:
+        """Decode a stream; a file that breaks off mid-way keeps what decoded, with a warning."""
+        decoded = 0
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    decoded += 1
+                    yield frame
+        except av.error.FFmpegError as exc:
+            if decoded == 0:
+                raise MediaDecodeError(
+                    f"{self.path}: cannot decode the {what} stream - corrupt or truncated ({_short(exc)})"
+                ) from None
+            self.warnings.append(
+                f"the {what} stream is damaged after {decoded} decoded frames; analysed what was readable"
+            )
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:  # cover art is not video
+            return stream
+    return None
+
+
+def _duration_s(container: av.container.InputContainer, video: av.stream.Stream | None,
+                audio: av.stream.Stream | None) -> float | None:
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    for stream in (video, audio):
+        if stream is not None and stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+    return None
+
+
+def _frame_time(frame: av.VideoFrame, stream: av.stream.Stream) -> float | None:
+    if frame.pts is None:
+        return None
+    base = frame.time_base or stream.time_base or Fraction(1, 1)
+    start = stream.start_time or 0
+    return max(0.0, float((frame.pts - start) * base))
+
+
+def _limit_size(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    if side <= MAX_FRAME_SIDE:
+        return np.ascontiguousarray(rgb)
+    scale = MAX_FRAME_SIDE / side
+    size = (max(1, math.floor(w * scale)), max(1, math.floor(h * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

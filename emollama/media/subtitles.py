@@ -1,0 +1,72 @@
+"""Subtitles: ``--subtitle`` is either literal text or a .srt/.vtt/.txt file.
+
+Timing lines, cue numbers, WebVTT headers and inline tags (<i>, {\\an8}) are dropped; the
+remaining lines are joined into one transcript, which is what the words modality needs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from emollama.errors import SubtitleError
+
+SUBTITLE_SUFFIXES = {".srt", ".vtt", ".txt"}
+_TIMING = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}\s*-->\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}")
+_TAG = re.compile(r"<[^>]+>|\{\\[^}]*\}")
+_MAX_BYTES = 5_000_000
+
+
+def resolve_subtitle(value: str | None) -> str | None:
+    """Return transcript text for a ``--subtitle`` argument (path or literal), or None."""
+    if value is None:
+        return None
+    candidate = Path(value).expanduser()
+    looks_like_file = candidate.suffix.lower() in SUBTITLE_SUFFIXES and "\n" not in value
+    if looks_like_file or (len(value) < 1024 and _is_file(candidate)):
+        return read_subtitle_file(candidate)
+    text = " ".join(value.split())
+    return text or None
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:
+        return False
+
+
+def read_subtitle_file(path: Path) -> str:
+    """Parse an SRT, WebVTT or plain-text subtitle file into one line of text."""
+    if not path.exists():
+        raise SubtitleError(f"subtitle file {path}: no such file")
+    if path.is_dir():
+        raise SubtitleError(f"subtitle file {path}: is a directory")
+    if path.stat().st_size > _MAX_BYTES:
+        raise SubtitleError(f"subtitle file {path}: larger than {_MAX_BYTES // 1_000_000} MB; not a subtitle")
+    raw = path.read_bytes()
+    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "gb18030")
+    for encoding in encodings:
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise SubtitleError(f"subtitle file {path}: not UTF-8/UTF-16/GB18030 text")
+    if "\x00" in text:
+        raise SubtitleError(f"subtitle file {path}: looks binary, not a subtitle")
+    lines = []
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.upper().startswith("WEBVTT") or s.isdigit() or _TIMING.match(s):
+            continue
+        if s.startswith(("NOTE", "STYLE", "REGION")) and path.suffix.lower() == ".vtt":
+            continue
+        s = _TAG.sub("", s).strip()
+        if s:
+            lines.append(s)
+    transcript = " ".join(lines).strip()
+    if not transcript:
+        raise SubtitleError(f"subtitle file {path}: contains no subtitle text")
+    return transcript

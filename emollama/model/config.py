@@ -1,0 +1,304 @@
+"""Configuration of an Emotion-LLaMA model as plain dataclasses that map 1:1 onto YAML.
+
+Why dataclasses and not a registry: every field a user can set is visible here, with its default,
+and a YAML file is exactly ``dataclasses.asdict`` of these objects. Unknown YAML keys are an error
+(a typo such as ``lora.rank`` must not silently fall back to a default).
+
+Paths inside a config (LLM folder, encoder folders, the EVA ``.pth``, the instruction pool) may be
+relative: they are resolved against the directory of the YAML/JSON file the config was read from,
+so a model folder can be moved or shipped as a whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from emollama.errors import EmollamaError
+
+#: The channel mean/std CLIP and EVA-CLIP were trained with (the official preprocessing).
+CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+DType = Literal["float32", "bfloat16", "float16"]
+
+
+class ConfigError(EmollamaError):
+    """A model config file is missing, malformed, or has unknown/invalid fields."""
+
+
+@dataclass
+class LLMConfig:
+    """The language backbone: a local Hugging Face folder, or a random-weight config for tests/benchmarks."""
+
+    path: str | None = None
+    #: HF config kwargs (must include ``model_type``) used when ``path`` is empty: random weights.
+    random_init: dict[str, Any] | None = None
+    #: Tokenizer folder; defaults to ``path``. With neither, a small byte-level BPE is trained in-process.
+    tokenizer_path: str | None = None
+    #: ``llama2`` wraps the prompt in ``[INST] … [/INST]`` (what the released weights saw);
+    #: ``hf`` uses the tokenizer's own chat template (Llama-3, Qwen2.5 …).
+    chat_template: Literal["llama2", "hf"] = "llama2"
+    dtype: DType = "float32"
+    #: Optional bitsandbytes loading of the frozen backbone (GPU only; ``pip install bitsandbytes``).
+    quantization: Literal["8bit", "4bit"] | None = None
+    attn_implementation: str = "sdpa"
+    #: Extra token strings that end generation besides the tokenizer's EOS (e.g. ``<|eot_id|>``).
+    extra_stop_tokens: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoRAConfig:
+    """LoRA on the frozen backbone. Defaults are the ones the released weights were trained with."""
+
+    enabled: bool = True
+    r: int = 64
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+@dataclass
+class EvaVitConfig:
+    """Shape of the EVA ViT-g/14 of BLIP-2/LAVIS (defaults) or a smaller one for tests."""
+
+    image_size: int = 448
+    patch_size: int = 14
+    embed_dim: int = 1408
+    depth: int = 39
+    num_heads: int = 16
+    mlp_ratio: float = 4.3637
+    layer_norm_eps: float = 1e-6
+
+
+@dataclass
+class GlobalEncoderConfig:
+    """The frame encoder whose patch tokens fill ``<VideoHere>`` and whose CLS is one feature token."""
+
+    #: ``eva_vit_g``: our plain-PyTorch EVA loading LAVIS ``eva_vit_g.pth``; ``hf``: any HF vision
+    #: tower folder (CLIP/SigLIP/ViT; a full CLIP folder is reduced to its vision model).
+    kind: Literal["eva_vit_g", "hf"] = "eva_vit_g"
+    path: str | None = None
+    #: ``eva_vit_g``: EvaVitConfig fields; ``hf``: HF config kwargs with ``model_type``.
+    random_init: dict[str, Any] | None = None
+    image_size: int = 448
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+    #: Which sampled frame is encoded: ``first`` matches the released weights, ``peak`` the paper.
+    frame: Literal["first", "peak", "middle"] = "first"
+    dtype: DType = "float32"
+
+
+@dataclass
+class LocalEncoderConfig:
+    """Per-face-crop encoder (ViT-MAE); per-frame vectors are averaged into one token."""
+
+    path: str | None = None
+    random_init: dict[str, Any] | None = None
+    image_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    #: ``mean`` over patch tokens or the ``cls`` token of each crop, before averaging over crops.
+    pool: Literal["mean", "cls"] = "mean"
+    max_frames: int = 16
+    dtype: DType = "float32"
+
+
+@dataclass
+class TemporalEncoderConfig:
+    """Clip encoder over a fixed number of face crops (VideoMAE); all tokens averaged into one."""
+
+    path: str | None = None
+    random_init: dict[str, Any] | None = None
+    image_size: int = 224
+    num_frames: int = 16
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    dtype: DType = "float32"
+
+
+@dataclass
+class AudioEncoderConfig:
+    """Speech encoder (HuBERT); last hidden layer averaged over time into one token."""
+
+    path: str | None = None
+    random_init: dict[str, Any] | None = None
+    sample_rate: int = 16000
+    #: Zero-mean/unit-variance per utterance, as ``Wav2Vec2FeatureExtractor(do_normalize=True)`` does.
+    normalize: bool = True
+    max_seconds: float = 30.0
+    dtype: DType = "float32"
+
+
+@dataclass
+class ProjectorConfig:
+    """Input widths of the per-modality linear maps into the LLM (output width = LLM hidden size).
+
+    Stored explicitly (not read off the encoders) so that a model can be trained on cached
+    features without loading any encoder.
+    """
+
+    global_dim: int = 1408
+    #: Number of global patch tokens before merging (EVA-g at 448²: 32×32 = 1024).
+    global_patches: int = 1024
+    #: Adjacent patches concatenated into one LLM token (1024 / 4 = 256 tokens of 4·1408 = 5632).
+    merge: int = 4
+    local_dim: int = 1024
+    temporal_dim: int = 1024
+    audio_dim: int = 1024
+
+    @property
+    def num_video_tokens(self) -> int:
+        return self.global_patches // self.merge
+
+
+@dataclass
+class PromptConfig:
+    """Where the instruction pools live and how long sequences may get."""
+
+    #: YAML with the scaffold template and one instruction pool per task tag; ``None`` = packaged default.
+    instructions: str | None = None
+    max_answer_tokens: int = 1024
+    max_context_tokens: int = 3800
+
+
+@dataclass
+class EmotionLlamaConfig:
+    """Everything needed to build the model; ``from_yaml``/``to_yaml`` round-trip exactly."""
+
+    name: str = "emotion-llama"
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    global_encoder: GlobalEncoderConfig | None = field(default_factory=GlobalEncoderConfig)
+    local_encoder: LocalEncoderConfig | None = field(default_factory=LocalEncoderConfig)
+    temporal_encoder: TemporalEncoderConfig | None = field(default_factory=TemporalEncoderConfig)
+    audio_encoder: AudioEncoderConfig | None = field(default_factory=AudioEncoderConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    #: Directory relative paths are resolved against; set by the loaders, never serialised.
+    base_dir: str | None = field(default=None, repr=False, compare=False)
+
+    # ----------------------------------------------------------------------------- (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("base_dir")
+        return _plain(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: str | Path | None = None) -> EmotionLlamaConfig:
+        cfg = _build(cls, data, "config")
+        cfg.base_dir = str(base_dir) if base_dir is not None else None
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EmotionLlamaConfig:
+        """Read a ``.yaml``/``.yml``/``.json`` config; relative paths resolve against its folder."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Model config not found: {path} (expected a YAML or JSON file).")
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"Model config {path} is not valid YAML/JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"Model config {path} must be a mapping at the top level.")
+        return cls.from_dict(data, base_dir=path.resolve().parent)
+
+    from_yaml = from_file
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    # ----------------------------------------------------------------------------- helpers
+    def resolve(self, path: str | None) -> Path | None:
+        """A config path as an absolute path (relative ones against ``base_dir``, ``~`` expanded)."""
+        if path is None or path == "":
+            return None
+        p = Path(path).expanduser()
+        if not p.is_absolute() and self.base_dir is not None:
+            p = Path(self.base_dir) / p
+        return p
+
+    def validate(self) -> None:
+        """Catch inconsistent configs at load time rather than as a shape error deep in a forward."""
+        pj = self.projector
+        if pj.global_patches % pj.merge:
+            raise ConfigError(
+                f"projector.global_patches ({pj.global_patches}) must be divisible by merge ({pj.merge})."
+            )
+        if self.llm.path is None and self.llm.random_init is None:
+            raise ConfigError("llm needs either `path` (a local HF folder) or `random_init` (HF config kwargs).")
+        if self.llm.random_init is not None and "model_type" not in self.llm.random_init:
+            raise ConfigError("llm.random_init must name a `model_type` (e.g. llama).")
+        if self.lora.enabled and (self.lora.r <= 0 or not self.lora.target_modules):
+            raise ConfigError("lora.r must be positive and lora.target_modules non-empty when LoRA is enabled.")
+        ge = self.global_encoder
+        if ge is not None and ge.kind == "eva_vit_g":
+            eva = EvaVitConfig(**(ge.random_init or {}))
+            grid = (ge.image_size // eva.patch_size) ** 2
+            if grid != pj.global_patches or eva.embed_dim != pj.global_dim:
+                raise ConfigError(
+                    f"global encoder gives {grid} patches of width {eva.embed_dim} at {ge.image_size}px, "
+                    f"but projector expects {pj.global_patches} of width {pj.global_dim}."
+                )
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples → lists so YAML/JSON dumps stay simple and round-trip to the same dataclass."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Recursively turn a mapping into dataclass ``cls``, rejecting unknown keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"Unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(known))}).")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"Invalid {where}: {exc}") from exc
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, where) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is tuple:
+        return tuple(value)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where} must be one of {typing.get_args(tp)}, got {value!r}.")
+        return value
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value

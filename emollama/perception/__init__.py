@@ -1,0 +1,1 @@
+"""Perception: face track, action units, expression, voice, speech-to-text, text emotion."""
