@@ -241,11 +241,15 @@ class EmotionLlamaConfig:
                 f"projector.global_patches ({pj.global_patches}) must be divisible by merge ({pj.merge})."
             )
         if self.llm.path is None and self.llm.random_init is None:
-            raise ConfigError("llm needs either `path` (a local HF folder) or `random_init` (HF config kwargs).")
+            raise ConfigError(
+                "llm needs either `path` (a local HF folder) or `random_init` (HF config kwargs)."
+            )
         if self.llm.random_init is not None and "model_type" not in self.llm.random_init:
             raise ConfigError("llm.random_init must name a `model_type` (e.g. llama).")
         if self.lora.enabled and (self.lora.r <= 0 or not self.lora.target_modules):
-            raise ConfigError("lora.r must be positive and lora.target_modules non-empty when LoRA is enabled.")
+            raise ConfigError(
+                "lora.r must be positive and lora.target_modules non-empty when LoRA is enabled."
+            )
         ge = self.global_encoder
         if ge is not None and ge.kind == "eva_vit_g":
             eva = EvaVitConfig(**(ge.random_init or {}))
@@ -274,7 +278,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls) if f.name != "base_dir"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"Unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(known))}).")
+        raise ConfigError(
+            f"Unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(known))})."
+        )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")

@@ -46,8 +46,15 @@ def _require_dir(path: Path | None, what: str, key: str) -> Path:
     return path
 
 
-def _hf_model(cls: type, cfg_path: Path | None, random_init: dict[str, Any] | None, what: str, key: str,
-              dtype: torch.dtype, **overrides: Any) -> nn.Module:
+def _hf_model(
+    cls: type,
+    cfg_path: Path | None,
+    random_init: dict[str, Any] | None,
+    what: str,
+    key: str,
+    dtype: torch.dtype,
+    **overrides: Any,
+) -> nn.Module:
     """``cls.from_pretrained(folder)`` or, with no folder configured, ``cls(random config)``."""
     if cfg_path is None and random_init is not None:
         kwargs = dict(random_init)
@@ -89,7 +96,9 @@ class GlobalEncoder(nn.Module):
             return tokens[:, 1:], tokens[:, 0]
         if tokens.shape[1] == self.num_patches:  # towers without CLS (SigLIP): mean stands in
             return tokens, tokens.mean(dim=1)
-        raise ValueError(f"global encoder returned {tokens.shape[1]} tokens, expected {self.num_patches}(+1).")
+        raise ValueError(
+            f"global encoder returned {tokens.shape[1]} tokens, expected {self.num_patches}(+1)."
+        )
 
     @classmethod
     def from_config(cls, cfg: GlobalEncoderConfig, model_cfg: EmotionLlamaConfig) -> GlobalEncoder:
@@ -107,7 +116,9 @@ class GlobalEncoder(nn.Module):
                 tower = load_eva_vit(path, eva_cfg)
             dim = eva_cfg.embed_dim
         else:
-            tower = _hf_model(AutoModel, path, cfg.random_init, "Global vision tower", "global_encoder.path", dtype)
+            tower = _hf_model(
+                AutoModel, path, cfg.random_init, "Global vision tower", "global_encoder.path", dtype
+            )
             if hasattr(tower, "vision_model") and not hasattr(tower.config, "image_size"):
                 tower = tower.vision_model  # a full CLIP/SigLIP folder: keep the vision half only
             dim = tower.config.hidden_size
@@ -131,8 +142,15 @@ class LocalEncoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: LocalEncoderConfig, model_cfg: EmotionLlamaConfig) -> LocalEncoder:
-        model = _hf_model(ViTMAEModel, model_cfg.resolve(cfg.path), cfg.random_init, "Local (ViT-MAE) encoder",
-                          "local_encoder.path", torch_dtype(cfg.dtype), mask_ratio=0.0)
+        model = _hf_model(
+            ViTMAEModel,
+            model_cfg.resolve(cfg.path),
+            cfg.random_init,
+            "Local (ViT-MAE) encoder",
+            "local_encoder.path",
+            torch_dtype(cfg.dtype),
+            mask_ratio=0.0,
+        )
         return _freeze(cls(model, cfg.pool))
 
 
@@ -149,8 +167,14 @@ class TemporalEncoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: TemporalEncoderConfig, model_cfg: EmotionLlamaConfig) -> TemporalEncoder:
-        model = _hf_model(VideoMAEModel, model_cfg.resolve(cfg.path), cfg.random_init,
-                          "Temporal (VideoMAE) encoder", "temporal_encoder.path", torch_dtype(cfg.dtype))
+        model = _hf_model(
+            VideoMAEModel,
+            model_cfg.resolve(cfg.path),
+            cfg.random_init,
+            "Temporal (VideoMAE) encoder",
+            "temporal_encoder.path",
+            torch_dtype(cfg.dtype),
+        )
         return _freeze(cls(model))
 
 
@@ -167,16 +191,28 @@ class AudioEncoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: AudioEncoderConfig, model_cfg: EmotionLlamaConfig) -> AudioEncoder:
-        model = _hf_model(HubertModel, model_cfg.resolve(cfg.path), cfg.random_init, "Audio (HuBERT) encoder",
-                          "audio_encoder.path", torch_dtype(cfg.dtype))
+        model = _hf_model(
+            HubertModel,
+            model_cfg.resolve(cfg.path),
+            cfg.random_init,
+            "Audio (HuBERT) encoder",
+            "audio_encoder.path",
+            torch_dtype(cfg.dtype),
+        )
         return _freeze(cls(model))
 
 
 class MediaEncoders(nn.Module):
     """The configured encoders together; any of them may be absent (features then come from a cache)."""
 
-    def __init__(self, cfg: EmotionLlamaConfig, global_encoder: GlobalEncoder | None,
-                 local: LocalEncoder | None, temporal: TemporalEncoder | None, audio: AudioEncoder | None) -> None:
+    def __init__(
+        self,
+        cfg: EmotionLlamaConfig,
+        global_encoder: GlobalEncoder | None,
+        local: LocalEncoder | None,
+        temporal: TemporalEncoder | None,
+        audio: AudioEncoder | None,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.global_encoder = global_encoder
@@ -236,8 +272,11 @@ class MediaEncoders(nn.Module):
             else:
                 self.global_encoder.tower.save_pretrained(folder / "global_encoder")
                 updates["global_encoder.path"] = "global_encoder"
-        for name, enc in (("local_encoder", self.local), ("temporal_encoder", self.temporal),
-                          ("audio_encoder", self.audio)):
+        for name, enc in (
+            ("local_encoder", self.local),
+            ("temporal_encoder", self.temporal),
+            ("audio_encoder", self.audio),
+        ):
             if enc is not None:
                 enc.model.save_pretrained(folder / name)
                 updates[f"{name}.path"] = name
@@ -254,7 +293,12 @@ class MediaBatch:
     audio: list[torch.Tensor | None]  # [L] each
 
     def __post_init__(self) -> None:
-        if not len(self.global_pixels) == len(self.local_pixels) == len(self.temporal_pixels) == len(self.audio):
+        if (
+            not len(self.global_pixels)
+            == len(self.local_pixels)
+            == len(self.temporal_pixels)
+            == len(self.audio)
+        ):
             raise ValueError("MediaBatch fields must all have one entry per sample.")
 
     def __len__(self) -> int:

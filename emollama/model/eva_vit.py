@@ -143,7 +143,8 @@ def load_eva_state_dict(model: EvaViT, state: dict[str, torch.Tensor]) -> list[s
     if missing or unexpected or bad_shape:
         raise ModelUnavailableError(
             "EVA ViT checkpoint does not match the configured tower: "
-            f"missing {_preview(missing)}; unexpected {_preview(unexpected)}; wrong shape {_preview(bad_shape)}."
+            f"missing {_preview(missing)}; unexpected {_preview(unexpected)}; "
+            f"wrong shape {_preview(bad_shape)}."
         )
     model.load_state_dict(state, strict=True)
     return ignored

@@ -49,8 +49,9 @@ class InstructionPools:
             raise ConfigError(f"{path}: empty instruction pool(s): {', '.join(empty)}.")
         return cls(scaffold=scaffold, subtitle=subtitle, pools=pools)
 
-    def instruction(self, task: str, rng: random.Random | None = None, index: int | None = None,
-                    label_set: str = "merr9") -> str:
+    def instruction(
+        self, task: str, rng: random.Random | None = None, index: int | None = None, label_set: str = "merr9"
+    ) -> str:
         """One instruction of ``task``: the ``index``-th, a random one (training), or the first."""
         if task not in self.pools:
             raise ConfigError(f"No instruction pool for task {task!r} (have: {', '.join(self.pools)}).")
@@ -66,5 +67,7 @@ class InstructionPools:
 
 def render_user_prompt(pools: InstructionPools, task: str, instruction: str, subtitle: str | None) -> str:
     """The user turn with both placeholders, before any chat template is applied."""
-    sub = pools.subtitle.format(subtitle=subtitle.strip().rstrip(".")) if subtitle and subtitle.strip() else ""
+    sub = (
+        pools.subtitle.format(subtitle=subtitle.strip().rstrip(".")) if subtitle and subtitle.strip() else ""
+    )
     return pools.scaffold.format(subtitle=sub, task=task, instruction=instruction.strip())
