@@ -1,0 +1,204 @@
+"""Public Python API: ``analyze(path)`` and the reusable :class:`Analyzer`.
+
+``Analyzer`` loads every perception model once (face mesh, expression network, VAD, Whisper,
+e5) and then analyses any number of clips; ``analyze()`` keeps one default analyzer per process
+so repeated calls do not reload models.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from emollama.labels import DEFAULT_LABEL_SET, get_label_set
+from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S, MediaReader
+from emollama.media.subtitles import resolve_subtitle
+from emollama.recognize.au_rules import au_emotion_scores
+from emollama.recognize.fusion import (
+    ModalityEvidence,
+    face_reliability,
+    fuse,
+    voice_reliability,
+    words_reliability,
+)
+from emollama.recognize.reasoning import write_reasoning
+from emollama.perception.face_clues import FaceSummary, summarize_faces
+from emollama.schema import AnalysisResult, Clues, FaceClues, VoiceClues, WordsClues
+
+__all__ = ["Analyzer", "analyze"]
+
+#: Below this much speech, ASR is not attempted (Whisper invents text on near-silence).
+MIN_SPEECH_FOR_ASR_S = 0.3
+
+
+def _quiet_native_logs() -> None:
+    """MediaPipe/TFLite log to stderr through glog; keep the CLI output readable."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message=r".*SymbolDatabase\.GetPrototype.*")
+
+
+def _version() -> str:
+    from emollama import __version__
+
+    return __version__
+
+
+class Analyzer:
+    """Loads the perception models once; :meth:`analyze` runs the ``clues`` tier on one file."""
+
+    def __init__(self, *, fps: float = DEFAULT_FPS, max_duration_s: float = DEFAULT_MAX_DURATION_S,
+                 label_set: str = DEFAULT_LABEL_SET, asr: bool = True) -> None:
+        get_label_set(label_set)  # fail fast on a bad name
+        _quiet_native_logs()
+        self.fps = fps
+        self.max_duration_s = max_duration_s
+        self.label_set = label_set
+        t0 = time.perf_counter()
+        from emollama.perception.face import FaceAnalyzer
+        from emollama.perception.text_emotion import TextEmotion
+        from emollama.perception.voice import VoiceAnalyzer
+
+        self.face = FaceAnalyzer()
+        self.voice = VoiceAnalyzer()
+        self.text = TextEmotion()
+        self.asr = None
+        if asr:
+            from emollama.perception.speech_to_text import SpeechRecognizer
+
+            self.asr = SpeechRecognizer()
+        self.load_s = time.perf_counter() - t0
+
+    def model_names(self) -> dict[str, str]:
+        names = {"face": "mediapipe 0.10.14 face detection + face mesh (478 landmarks)",
+                 "expression": self.face.expression.name, "action_units": "landmark geometry (emollama)",
+                 "voice": self.voice.name, "text": self.text.name}
+        if self.asr is not None:
+            names["asr"] = self.asr.name
+        return names
+
+    def analyze(self, path: str | Path, *, subtitle: str | None = None, label_set: str | None = None,
+                fps: float | None = None, progress: Callable[[str], None] | None = None) -> AnalysisResult:
+        """Analyse one image, audio or video file. Raises :class:`~emollama.errors.EmollamaError` on bad input."""
+        labels = get_label_set(label_set or self.label_set)
+        fps = fps or self.fps
+        step = progress or (lambda _stage: None)
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        transcript_given = resolve_subtitle(subtitle)
+
+        reader = MediaReader(Path(path), max_duration_s=self.max_duration_s)
+        info = reader.info
+        step("face")
+        t = time.perf_counter()
+        expected = int(info.duration_s * fps) + 1 if info.kind == "video" else 1
+        if info.has_video:
+            scan = self.face.scan(reader.frames(fps), static=info.kind == "image", expected_frames=expected)
+        else:
+            from emollama.perception.face import FaceScan
+
+            scan = FaceScan(times=[], main=None, max_faces=0)
+        face = summarize_faces(scan, info.has_video)
+        timings["decode_and_face_s"] = time.perf_counter() - t
+        info = info.model_copy(update={"n_sampled_frames": len(scan.times),
+                                       "sampled_fps": fps if info.kind == "video" else None})
+
+        step("voice")
+        t = time.perf_counter()
+        audio = reader.audio()
+        timings["audio_decode_s"] = time.perf_counter() - t
+        if audio is not None:
+            info = info.model_copy(update={"audio_sample_rate": 16_000})
+        t = time.perf_counter()
+        voice, _track = self.voice.analyze(audio)
+        timings["voice_s"] = time.perf_counter() - t
+
+        step("words")
+        words, text_probs = self._words(transcript_given, audio, voice.speech_duration_s, timings)
+
+        step("fusion")
+        t = time.perf_counter()
+        evidence = self._evidence(face, voice, words, text_probs)
+        warnings_out = list(reader.warnings)
+        if evidence:
+            scores, per_modality = fuse(evidence, labels)
+            label: str | None = max(scores, key=scores.__getitem__)
+        else:
+            scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
+            per_modality, label = [], None
+            warnings_out.append("no usable face, voice or words: no emotion could be recognised")
+        clues = Clues(face=face.clues, voice=voice, words=words)
+        reasoning = write_reasoning(clues, scores, label, per_modality)
+        timings["fusion_and_reasoning_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t_start
+        return AnalysisResult(
+            emollama_version=_version(), tier="clues", media=info, label_set=labels.name, label=label,
+            scores=scores, reasoning=reasoning, clues=clues, modality_scores=per_modality,
+            models=self.model_names(), timings_s={k: round(v, 3) for k, v in timings.items()},
+            warnings=warnings_out,
+        )
+
+    def _words(self, given: str | None, audio: np.ndarray | None, speech_s: float,
+               timings: dict[str, float]) -> tuple[WordsClues, dict[str, float]]:
+        """The transcript (given subtitle, else ASR) and the text-emotion probabilities."""
+        if given:
+            source, text, lang, lang_p, conf = "subtitle", given, None, None, None
+        elif self.asr is not None and audio is not None and speech_s >= MIN_SPEECH_FOR_ASR_S:
+            t = time.perf_counter()
+            tr = self.asr.transcribe(audio)
+            timings["asr_s"] = time.perf_counter() - t
+            source, text, lang, lang_p, conf = "asr", tr.text, tr.language, tr.language_probability, tr.confidence
+            if not text:
+                return WordsClues(status="no_text", source="asr", language=lang,
+                                  note="speech recognition returned no words"), {}
+        else:
+            note = "no subtitle given and no speech to transcribe" if self.asr is not None else \
+                "no subtitle given and speech recognition is off"
+            return WordsClues(status="no_text", note=note), {}
+        t = time.perf_counter()
+        probs, cues, polarity = self.text.analyze(text, lang)
+        timings["text_s"] = time.perf_counter() - t
+        clue = WordsClues(status="ok", source=source, text=text, language=lang, language_probability=lang_p,
+                          asr_confidence=conf, cues=cues, polarity=polarity)
+        return clue, probs
+
+    @staticmethod
+    def _evidence(face: FaceSummary, voice: VoiceClues, words: WordsClues,
+                  text_probs: dict[str, float]) -> list[ModalityEvidence]:
+        from emollama.perception.voice import voice_label_scores
+
+        out: list[ModalityEvidence] = []
+        fc: FaceClues = face.clues
+        if fc.status == "ok" and face.expression_probs:
+            rel = face_reliability(fc.coverage, fc.mean_detection_confidence)
+            out.append(ModalityEvidence("face", face.expression_probs, rel, "fer2013 mini-Xception"))
+            if fc.peak is not None:
+                au_rel = rel * (1.0 if fc.baseline == "own_least_expressive" else 0.5)
+                out.append(ModalityEvidence("action_units", au_emotion_scores(fc.peak.au, face.corner_asymmetry),
+                                            au_rel, "AU prototype rules at the peak frame"))
+        if voice.status == "ok" and voice.arousal is not None:
+            out.append(ModalityEvidence("voice", voice_label_scores(voice.arousal),
+                                        voice_reliability(voice.speech_duration_s, voice.vad_confidence),
+                                        "arousal from prosody"))
+        if words.status == "ok" and text_probs:
+            out.append(ModalityEvidence("words", text_probs,
+                                        words_reliability(words.source, words.text, words.asr_confidence),
+                                        "e5 prototypes + emotion words"))
+        return out
+
+
+_default: dict[tuple, Analyzer] = {}
+
+
+def analyze(path: str | Path, *, subtitle: str | None = None, labels: str = DEFAULT_LABEL_SET,
+            fps: float = DEFAULT_FPS, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AnalysisResult:
+    """Analyse one file with a process-wide :class:`Analyzer` (models load on the first call)."""
+    key = (max_duration_s,)
+    if key not in _default:
+        _default[key] = Analyzer(max_duration_s=max_duration_s)
+    return _default[key].analyze(path, subtitle=subtitle, label_set=labels, fps=fps)

@@ -1,0 +1,108 @@
+"""Face track → :class:`~emollama.schema.FaceClues`: AUs per frame, baseline, peak, expression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emollama.perception.action_units import (
+    AU_NAMES,
+    au_asymmetry,
+    au_intensities,
+    estimate_baseline,
+    face_frame,
+    geometric_features,
+    head_pose_degrees,
+)
+from emollama.perception.expression import FER_LABELS, FER_TO_CANONICAL
+from emollama.perception.face import MIN_CONFIDENCE, FaceScan
+from emollama.perception.peak import select_peak
+from emollama.schema import FaceClues, PeakFrame
+
+#: Expression probabilities are averaged over this window around the peak and blended 50/50
+#: with the whole-clip mean: the peak says what the face expresses most, the mean how stable it is.
+PEAK_WINDOW_S = 0.5
+
+
+@dataclass
+class FaceSummary:
+    clues: FaceClues
+    expression_probs: dict[str, float]  # canonical labels, for fusion
+    corner_asymmetry: float  # at the peak, inter-ocular units
+    peak_frame_index: int | None  # index among the sampled frames of the clip
+
+
+def summarize_faces(scan: FaceScan, has_video: bool) -> FaceSummary:
+    n = len(scan.times)
+    if not has_video:
+        return FaceSummary(FaceClues(status="absent", note="the input has no video"), {}, 0.0, None)
+    if scan.main is None:
+        return FaceSummary(FaceClues(status="no_face", n_frames=n, times=scan.times,
+                                     note="no face was detected in any sampled frame"), {}, 0.0, None)
+    obs = scan.main.observations
+    index_of = {o.frame_index: i for i, o in enumerate(obs)}
+    lm = np.stack([o.landmarks for o in obs])
+    conf = np.array([o.confidence for o in obs])
+    confident = conf >= MIN_CONFIDENCE
+    aligned, rot = face_frame(lm)
+    feats = geometric_features(aligned)
+    baseline = estimate_baseline(feats[confident])
+    au = au_intensities(feats, baseline)
+    asym = au_asymmetry(feats, baseline)
+
+    # Per sampled frame (frames without the main face become nulls).
+    series: list[list[float | None]] = []
+    conf_series: list[bool] = []
+    for fi in range(n):
+        j = index_of.get(fi)
+        if j is None:
+            series.append([None] * len(AU_NAMES))
+            conf_series.append(False)
+        else:
+            series.append([round(float(v), 3) for v in au[j]])
+            conf_series.append(bool(confident[j]))
+
+    peak_j = select_peak(au, confident, AU_NAMES)
+    peak = None
+    pose: dict[str, float] = {}
+    if peak_j is not None:
+        peak_au = {name: round(float(v), 2) for name, v in zip(AU_NAMES, au[peak_j], strict=True)}
+        total = float(sum(v for k, v in peak_au.items() if k != "AU45"))
+        peak = PeakFrame(index=obs[peak_j].frame_index, time_s=round(obs[peak_j].time_s, 3),
+                         total_intensity=round(total, 2), au=peak_au)
+        pose = {k: round(v, 1) for k, v in head_pose_degrees(rot[peak_j]).items()}
+
+    probs = np.stack([o.expression for o in obs])
+    use = confident if confident.any() else np.ones(len(obs), dtype=bool)
+    mean = probs[use].mean(axis=0)
+    at_peak = mean
+    if peak_j is not None:
+        t0 = obs[peak_j].time_s
+        window = use & (np.abs(np.array([o.time_s for o in obs]) - t0) <= PEAK_WINDOW_S)
+        at_peak = probs[window].mean(axis=0) if window.any() else probs[peak_j]
+    blended = 0.5 * mean + 0.5 * at_peak
+    canonical = {FER_TO_CANONICAL[k]: float(v) for k, v in zip(FER_LABELS, blended, strict=True)}
+
+    with_face = len(obs)
+    clues = FaceClues(
+        status="ok",
+        n_frames=n,
+        n_frames_with_face=with_face,
+        coverage=round(with_face / max(n, 1), 3),
+        mean_detection_confidence=round(float(conf.mean()), 3),
+        max_faces_in_frame=scan.max_faces,
+        baseline=baseline.source,  # type: ignore[arg-type]
+        times=[round(t, 3) for t in scan.times],
+        confident=conf_series,
+        au_names=list(AU_NAMES),
+        au_intensity=series,
+        peak=peak,
+        head_pose_deg=pose,
+        expression_labels=list(FER_LABELS),
+        expression_mean={k: round(float(v), 4) for k, v in zip(FER_LABELS, mean, strict=True)},
+        expression_at_peak={k: round(float(v), 4) for k, v in zip(FER_LABELS, at_peak, strict=True)},
+        note=None if confident.any() else "the face was tracked but never detected confidently; no peak frame",
+    )
+    return FaceSummary(clues, canonical, float(asym[peak_j]) if peak_j is not None else 0.0,
+                       peak.index if peak is not None else None)

@@ -1,0 +1,1 @@
+"""Recognisers: turn clues into a label, scores and an explanation."""
