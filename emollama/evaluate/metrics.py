@@ -56,9 +56,7 @@ class ClassificationScores:
     confusion: tuple[tuple[int, ...], ...]
 
 
-def confusion_matrix(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
-) -> np.ndarray:
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
     """Counts with one extra last column for predictions not in ``labels``.
 
     A reference label not in ``labels`` is a caller error (it could not be scored), so it raises.

@@ -1,0 +1,253 @@
+"""``emollama evaluate classification|emer|ov``: thin wrappers over :mod:`emollama.evaluate`.
+
+Each command reads the two files, runs the task, writes the artefacts to ``--out`` and prints a
+short summary table; all numbers and wording of the report come from the library.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+
+console = Console()
+
+PredOpt = Annotated[
+    Path, typer.Option("--pred", "-p", help="Predictions: emollama analyze JSONL, or CSV/JSON(L).")
+]
+RefOpt = Annotated[
+    Path, typer.Option("--ref", "-r", help="References: CSV/TSV/JSON(L) or Emotion-LLaMA list.")
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json, report.md, plots.")]
+JudgeUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-url", help="OpenAI-compatible base URL of the judge, e.g. http://127.0.0.1:11434/v1"
+    ),
+]
+JudgeModel = Annotated[str | None, typer.Option("--judge-model", help="Judge model name sent to the server.")]
+JudgeKeyEnv = Annotated[
+    str, typer.Option("--judge-api-key-env", help="Environment variable holding the judge's API key, if any.")
+]
+JudgeTimeout = Annotated[float, typer.Option("--judge-timeout", help="Seconds per judge request.")]
+JudgeRetries = Annotated[
+    int, typer.Option("--judge-retries", help="Retries per judge request (with backoff).")
+]
+JudgeConcurrency = Annotated[int, typer.Option("--judge-concurrency", help="Parallel judge requests.")]
+CacheDir = Annotated[
+    Path | None, typer.Option("--cache-dir", help="Judge reply cache (default: OUT/judge_cache).")
+]
+Offline = Annotated[
+    bool, typer.Option("--judge-offline", help="Use only cached judge replies (re-score a finished run).")
+]
+
+
+def _judge(url, model, key_env, timeout, retries, concurrency, cache_dir, offline, out):
+    """Build the cached judge, or ``None`` when no URL was given."""
+    from emollama.evaluate.judge import Judge
+    from emollama.llm import CachedBackend, OpenAICompatibleBackend
+
+    if not url and not offline:
+        return None
+    if not model:
+        raise typer.BadParameter("--judge-model is required with --judge-url / --judge-offline")
+    backend = OpenAICompatibleBackend(
+        url or "http://127.0.0.1:1/v1",
+        model,
+        api_key=os.environ.get(key_env) if key_env else None,
+        timeout_s=timeout,
+        max_retries=retries,
+        max_concurrency=concurrency,
+    )
+    cached = CachedBackend(backend, cache_dir or (out / "judge_cache"), offline=offline)
+    return Judge(cached, max_workers=concurrency)
+
+
+def _read(pred: Path, ref: Path, lang: str = "en"):
+    from emollama.evaluate.readers import read_table
+
+    refs = read_table(ref, lang=lang, role="references")
+    preds = read_table(pred, lang=lang, role="predictions")
+    return preds, refs
+
+
+def _print_warnings(warnings: list[str] | tuple[str, ...]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def _done(paths: dict[str, Path]) -> None:
+    console.print(f"report: {paths['report']}\nmetrics: {paths['metrics']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``evaluate`` command group to the main app."""
+    group = typer.Typer(
+        help="Benchmarks: closed-set classification, EMER reasoning, MER-OV open vocabulary.",
+        no_args_is_help=True,
+    )
+
+    @group.command("classification")
+    def classification(
+        pred: PredOpt,
+        ref: RefOpt,
+        out: OutOpt,
+        label_set: Annotated[
+            str | None,
+            typer.Option("--label-set", help="mer6, merr9, dfew7, ekman7 (default: from references)."),
+        ] = None,
+    ) -> None:
+        """Accuracy, weighted/macro F1, UAR/WAR, confusion matrix, MULTI; strict and official parsing."""
+        from emollama.evaluate.classification import evaluate_classification
+        from emollama.evaluate.report import fmt, write_classification
+
+        preds, refs = _read(pred, ref)
+        result = evaluate_classification(refs, preds, label_set)
+        paths = write_classification(result, preds, refs, out)
+        table = RichTable(title=f"classification ({result.label_set}, n={result.strict.n})")
+        for column in ("metric", "strict", "official-compatible"):
+            table.add_column(column)
+        s, o = result.strict, result.official
+        for name, a, b in (
+            ("accuracy", s.accuracy, o.accuracy),
+            ("weighted F1", s.weighted_f1, o.weighted_f1),
+            ("macro F1", s.macro_f1, o.macro_f1),
+            ("UAR", s.uar, o.uar),
+            ("WAR", s.war, o.war),
+        ):
+            table.add_row(name, fmt(a), fmt(b))
+        if result.valence and result.valence.get("mse") is not None:
+            v = result.valence
+            table.add_row("MULTI (F1 − 0.25·MSE)", fmt(v["multi_strict"]), fmt(v["multi_official"]))
+        console.print(table)
+        _print_warnings(result.warnings)
+        _done(paths)
+
+    @group.command("emer")
+    def emer(
+        pred: PredOpt,
+        ref: RefOpt,
+        out: OutOpt,
+        lang: Annotated[str, typer.Option("--lang", help="Which reference text column: en or zh.")] = "en",
+        judge_url: JudgeUrl = None,
+        judge_model: JudgeModel = None,
+        judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
+        judge_timeout: JudgeTimeout = 60.0,
+        judge_retries: JudgeRetries = 3,
+        judge_concurrency: JudgeConcurrency = 4,
+        cache_dir: CacheDir = None,
+        judge_offline: Offline = False,
+        embedding: Annotated[
+            bool, typer.Option("--embedding/--no-embedding", help="MiniLM cosine proxy (if installed).")
+        ] = True,
+        embedding_model: Annotated[
+            Path | None,
+            typer.Option("--embedding-model", help="all-MiniLM-L6-v2 folder (default: packaged)."),
+        ] = None,
+    ) -> None:
+        """EMER clue/label overlap by a judge LLM, plus offline proxies (emotion words, MiniLM)."""
+        from emollama.evaluate.emer import evaluate_emer, load_embedder
+        from emollama.evaluate.report import write_emer
+
+        if lang not in ("en", "zh"):
+            raise typer.BadParameter("--lang must be en or zh")
+        preds, refs = _read(pred, ref, lang)
+        judge = _judge(
+            judge_url,
+            judge_model,
+            judge_api_key_env,
+            judge_timeout,
+            judge_retries,
+            judge_concurrency,
+            cache_dir,
+            judge_offline,
+            out,
+        )
+        embedder, reason = load_embedder(embedding, str(embedding_model) if embedding_model else None)
+        if reason and embedding:
+            console.print(f"[yellow]MiniLM proxy skipped:[/] {reason}", highlight=False, soft_wrap=True)
+        with console.status("scoring…"):
+            result = evaluate_emer(
+                refs, preds, judge=judge, embedder=embedder, embedder_error=reason, lang=lang
+            )
+        paths = write_emer(result, preds, refs, out)
+        table = RichTable(title=f"EMER ({result.summary['n_with_prediction']} accounts)")
+        for column in ("metric", "mean", "scored"):
+            table.add_column(column)
+        for key in (
+            "judge_clue_overlap",
+            "judge_label_overlap",
+            "proxy_emotion_words",
+            "proxy_minilm_cosine",
+        ):
+            block = result.summary[key]
+            if block.get("status") == "skipped":
+                table.add_row(key, "skipped", block["reason"][:60])
+            else:
+                mean = "—" if block["mean"] is None else f"{block['mean']:.3f}"
+                table.add_row(key, mean, f"{block['n_scored']}/{block['n_candidates']}")
+        console.print(table)
+        _print_warnings(result.warnings)
+        _done(paths)
+
+    @group.command("ov")
+    def ov(
+        pred: PredOpt,
+        ref: RefOpt,
+        out: OutOpt,
+        extractor: Annotated[
+            str,
+            typer.Option(
+                "--extractor", help="For free text: lexicon (offline) or judge (needs --judge-url)."
+            ),
+        ] = "lexicon",
+        lang: Annotated[
+            str, typer.Option("--lang", help="Which text column when text is used: en or zh.")
+        ] = "en",
+        judge_url: JudgeUrl = None,
+        judge_model: JudgeModel = None,
+        judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
+        judge_timeout: JudgeTimeout = 60.0,
+        judge_retries: JudgeRetries = 3,
+        judge_concurrency: JudgeConcurrency = 4,
+        cache_dir: CacheDir = None,
+        judge_offline: Offline = False,
+    ) -> None:
+        """MER-OV set accuracy, recall and their mean, with deterministic synonym grouping."""
+        from emollama.evaluate.ov import evaluate_ov
+        from emollama.evaluate.report import fmt, write_ov
+
+        if extractor not in ("lexicon", "judge"):
+            raise typer.BadParameter("--extractor must be lexicon or judge")
+        preds, refs = _read(pred, ref, lang)
+        judge = _judge(
+            judge_url,
+            judge_model,
+            judge_api_key_env,
+            judge_timeout,
+            judge_retries,
+            judge_concurrency,
+            cache_dir,
+            judge_offline,
+            out,
+        )
+        result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
+        paths = write_ov(result, preds, refs, out)
+        g = result.summary["synonym_groups"]
+        table = RichTable(title=f"MER-OV ({result.summary['n_scored']} samples)")
+        for column in ("set accuracy", "set recall", "mean"):
+            table.add_column(column)
+        table.add_row(fmt(g["accuracy"]), fmt(g["recall"]), fmt(g["mean"]))
+        console.print(table)
+        _print_warnings(result.warnings)
+        _done(paths)
+
+    app.add_typer(group, name="evaluate")
+
+
+__all__ = ["register"]

@@ -1,0 +1,205 @@
+"""MER-OV (open-vocabulary) evaluation: set accuracy, set recall and their mean.
+
+Each side of a sample becomes a set of emotion words: an explicit list (``openset`` column) is
+taken as is; free text is reduced to the wheel words it asserts (offline lexicon, negations
+skipped) or to the words a judge LLM names (``extractor="judge"``). Words are then grouped with the
+shipped wheel — each word → its synonym group's head — instead of MER2024's per-sample GPT
+grouping, so the score of one prediction never depends on the others or on a model version.
+
+Per sample (as MER2024): accuracy = |G∩P|/|P|, recall = |G∩P|/|G|; an empty or missing
+prediction scores 0 on both (it is also listed). Samples whose reference set is empty cannot
+define recall and are excluded with a warning. The same numbers at the wheel's level 1 (basic
+categories) are reported as a coarser view.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from emollama.evaluate.errors import EvaluationInputError
+from emollama.evaluate.judge import Judge, JudgeCall
+from emollama.evaluate.lexicon import extract_emotions, group_words, load_wheel
+from emollama.evaluate.metrics import set_scores
+from emollama.evaluate.readers import Alignment, Record, Table, _list, align, alignment_warnings
+
+Extractor = Literal["lexicon", "judge"]
+
+
+@dataclass
+class OvSample:
+    name: str
+    reference_words: tuple[str, ...]
+    predicted_words: tuple[str, ...]
+    reference_groups: tuple[str, ...]
+    predicted_groups: tuple[str, ...]
+    accuracy: float
+    recall: float
+    accuracy_l1: float | None
+    recall_l1: float | None
+    status: str  # ok | missing | error | empty_prediction
+
+
+@dataclass
+class OvResult:
+    samples: list[OvSample]
+    alignment: Alignment
+    warnings: list[str]
+    summary: dict[str, Any]
+    judge_calls: list[JudgeCall]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary,
+            "alignment": {
+                "missing": list(self.alignment.missing),
+                "failed": list(self.alignment.failed),
+                "extra": list(self.alignment.extra),
+            },
+            "warnings": self.warnings,
+        }
+
+
+def _words(
+    record: Record, side: str, extractor: Extractor, judge: Judge | None, calls: list[JudgeCall]
+) -> tuple[tuple[str, ...], str]:
+    """Emotion words of one record and where they came from (openset | label | lexicon | judge)."""
+    if record.openset:
+        return record.openset, "openset"
+    text = record.text
+    if not text and record.label:
+        # A short label field ("happy" or "happy, relieved") is a list, not prose.
+        from emollama.evaluate.readers import parse_openset
+
+        return parse_openset(record.label), "label"
+    if not text:
+        return (), "none"
+    if extractor == "judge":
+        if judge is None:
+            raise EvaluationInputError("the judge extractor needs --judge-url and --judge-model")
+        call, words = judge.extract(record.name, text, f"extract_{side}", "ov")
+        calls.append(call)
+        if words is None:
+            return (), "judge_error"
+        return words, "judge"
+    return extract_emotions(text).words, "lexicon"
+
+
+def evaluate_ov(
+    refs: Table, preds: Table, *, extractor: Extractor = "lexicon", judge: Judge | None = None
+) -> OvResult:
+    """Score open-vocabulary predictions (see module docstring)."""
+    wheel = load_wheel()
+    alignment = align(refs, preds)
+    warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds)]
+    calls: list[JudgeCall] = []
+    samples: list[OvSample] = []
+    empty_refs: list[str] = []
+    empty_preds: list[str] = []
+    judge_failed: list[str] = []
+    unknown = Counter()
+    sources = Counter()
+    for name in alignment.names:
+        ref_words, ref_source = _words(refs.records[name], "reference", extractor, judge, calls)
+        sources[f"reference:{ref_source}"] += 1
+        if ref_source == "judge_error":
+            judge_failed.append(f"{name} (reference)")
+            continue
+        ref_group = group_words(ref_words, wheel)
+        if not ref_group.groups:
+            empty_refs.append(name)
+            continue
+        unknown.update(ref_group.unknown)
+        pred = preds.records.get(name)
+        status = "ok"
+        pred_words: tuple[str, ...] = ()
+        if pred is None:
+            status = "missing"
+        elif pred.status == "error":
+            status = "error"
+        else:
+            pred_words, pred_source = _words(pred, "candidate", extractor, judge, calls)
+            sources[f"prediction:{pred_source}"] += 1
+            if pred_source == "judge_error":
+                # No words because the judge failed: not a prediction, so not a score either.
+                judge_failed.append(f"{name} (prediction)")
+                continue
+        pred_group = group_words(pred_words, wheel)
+        unknown.update(pred_group.unknown)
+        if status == "ok" and not pred_group.groups:
+            status = "empty_prediction"
+            empty_preds.append(name)
+        fine = set_scores(set(ref_group.groups), set(pred_group.groups))
+        coarse = (
+            set_scores(set(ref_group.categories), set(pred_group.categories))
+            if ref_group.categories
+            else None
+        )
+        samples.append(
+            OvSample(
+                name=name,
+                reference_words=tuple(ref_words),
+                predicted_words=tuple(pred_words),
+                reference_groups=tuple(sorted(ref_group.groups)),
+                predicted_groups=tuple(sorted(pred_group.groups)),
+                accuracy=fine.accuracy,
+                recall=fine.recall,
+                accuracy_l1=coarse.accuracy if coarse else None,
+                recall_l1=coarse.recall if coarse else None,
+                status=status,
+            )
+        )
+    if not samples:
+        raise EvaluationInputError(
+            f"{refs.path}: no reference sample has an emotion word set (columns: {list(refs.columns)[:12]}); "
+            "MER-OV references need an openset list or a text with emotion words"
+        )
+    if empty_refs:
+        warnings.append(
+            f"{len(empty_refs)} reference(s) have no emotion words and are excluded: {_list(empty_refs)}"
+        )
+    if empty_preds:
+        warnings.append(f"{len(empty_preds)} prediction(s) name no emotion (scored 0): {_list(empty_preds)}")
+    if judge_failed:
+        warnings.append(
+            f"{len(judge_failed)} sample(s) not scored because the judge extraction failed: "
+            f"{_list(judge_failed, 5)}"
+        )
+    if unknown:
+        top = ", ".join(f"{w} ({c})" for w, c in unknown.most_common(15))
+        warnings.append(
+            f"{len(unknown)} word(s) are not on the emotion wheel and were matched only literally: {top}"
+        )
+    acc = float(np.mean([s.accuracy for s in samples]))
+    rec = float(np.mean([s.recall for s in samples]))
+    coarse_samples = [s for s in samples if s.accuracy_l1 is not None]
+    acc1 = float(np.mean([s.accuracy_l1 for s in coarse_samples])) if coarse_samples else None
+    rec1 = float(np.mean([s.recall_l1 for s in coarse_samples])) if coarse_samples else None
+    status_counts = Counter(s.status for s in samples)
+    summary: dict[str, Any] = {
+        "n_references": len(refs.records),
+        "n_scored": len(samples),
+        "extractor": extractor,
+        "emotion_wheel_version": wheel.version,
+        "word_sources": dict(sorted(sources.items())),
+        "status_counts": dict(sorted(status_counts.items())),
+        "synonym_groups": {"accuracy": acc, "recall": rec, "mean": (acc + rec) / 2},
+        "basic_categories": {
+            "accuracy": acc1,
+            "recall": rec1,
+            "mean": (acc1 + rec1) / 2 if acc1 is not None and rec1 is not None else None,
+            "n_scored": len(coarse_samples),
+        },
+        "unknown_words": dict(unknown.most_common()),
+    }
+    if judge is not None and extractor == "judge":
+        summary["judge"] = {
+            "requested_model": judge.backend.model,
+            "reported_models": sorted({c.model for c in calls if c.model}),
+            "calls": len(calls),
+            "cached_calls": sum(1 for c in calls if c.cached),
+        }
+    return OvResult(samples, alignment, warnings, summary, calls)
