@@ -308,3 +308,22 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp is float and isinstance(value, int):
         return float(value)
     return value
+
+
+def official_config(root: str | Path = ".") -> EmotionLlamaConfig:
+    """The released Emotion-LLaMA layout with weights expected under ``root/checkpoints/``.
+
+    Mirrors the original repository's folder names. Local/temporal encoders point at HF ViT-MAE /
+    VideoMAE folders: the team's own MAE/VideoMAE ``.pth`` files are not in an HF format.
+    """
+    return EmotionLlamaConfig.from_dict(
+        {
+            "name": "emotion-llama-7b",
+            "llm": {"path": "checkpoints/Llama-2-7b-chat-hf", "dtype": "float16"},
+            "global_encoder": {"kind": "eva_vit_g", "path": "checkpoints/eva_vit_g.pth", "dtype": "float16"},
+            "local_encoder": {"path": "checkpoints/vit-mae-large", "dtype": "float16"},
+            "temporal_encoder": {"path": "checkpoints/videomae-large", "dtype": "float16"},
+            "audio_encoder": {"path": "checkpoints/chinese-hubert-large", "dtype": "float32"},
+        },
+        base_dir=Path(root).resolve(),
+    )
