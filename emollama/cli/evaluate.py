@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-
 console = Console()
 
 PredOpt = Annotated[
