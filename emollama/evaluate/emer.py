@@ -106,7 +106,7 @@ def evaluate_emer(
             "text column such as reasons / english / chinese / reason"
         )
     alignment = align(refs, preds)
-    warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds)]
+    warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds, "not scored")]
     if no_text:
         warnings.append(
             f"{len(no_text)} reference(s) have an empty account and are not scored: {_list(no_text)}"

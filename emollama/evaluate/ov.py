@@ -94,7 +94,7 @@ def evaluate_ov(
     """Score open-vocabulary predictions (see module docstring)."""
     wheel = load_wheel()
     alignment = align(refs, preds)
-    warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds)]
+    warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds, "scored 0")]
     calls: list[JudgeCall] = []
     samples: list[OvSample] = []
     empty_refs: list[str] = []

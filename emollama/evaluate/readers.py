@@ -452,13 +452,15 @@ def align(refs: Table, preds: Table) -> Alignment:
     return Alignment(names=names, missing=missing, failed=failed, extra=extra)
 
 
-def alignment_warnings(alignment: Alignment, preds: Table) -> list[str]:
+def alignment_warnings(
+    alignment: Alignment, preds: Table, consequence: str = "scored as wrong in strict mode"
+) -> list[str]:
     """Human-readable lines for the report about what did not match."""
     out = []
     if alignment.missing:
         out.append(
-            f"{len(alignment.missing)} reference sample(s) have no prediction (scored as wrong in "
-            f"strict mode): {_list(list(alignment.missing))}"
+            f"{len(alignment.missing)} reference sample(s) have no prediction ({consequence}): "
+            f"{_list(list(alignment.missing))}"
         )
     if alignment.failed:
         errors = [f"{n}: {preds.records[n].error or 'no message'}" for n in alignment.failed]

@@ -383,7 +383,7 @@ def write_ov(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dic
         "grouping as in MER2024, so numbers are close to but not the same as the challenge's.",
         "",
         *md_table(
-            ["level", "set accuracy |G∩P|/|P|", "set recall |G∩P|/|G|", "mean"],
+            ["level", "set accuracy #(G∩P)/#P", "set recall #(G∩P)/#G", "mean"],
             [
                 ["synonym groups (MER-OV score)", fmt(g["accuracy"]), fmt(g["recall"]), fmt(g["mean"])],
                 ["basic categories (coarse)", fmt(c["accuracy"]), fmt(c["recall"]), fmt(c["mean"])],
