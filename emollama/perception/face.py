@@ -9,7 +9,9 @@ stream in; only landmarks (a few kB per frame) and expression probabilities are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import cv2
@@ -83,6 +85,28 @@ def aligned_crop(rgb: np.ndarray, landmarks: np.ndarray, size: int = 112, scale:
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Mute the C++ log lines MediaPipe prints when its graphs start (glog ignores our settings).
+
+    Only file descriptor 2 is redirected, while MediaPipe runs; Python errors still surface as
+    exceptions, and Rich output goes to stdout.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class FaceAnalyzer:
     """Runs detection + mesh + expression over a frame stream. Create once, reuse per clip."""
 
@@ -97,12 +121,15 @@ class FaceAnalyzer:
         self._face_mesh = face_mesh
         self.max_faces = max_faces
         self.expression = expression if expression is not None else ExpressionModel()
-        self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
+        with _native_stderr_silenced():
+            self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
+            self._detector.process(np.zeros((64, 64, 3), dtype=np.uint8))  # start the graph while muted
 
     def _mesh(self, static: bool):  # noqa: ANN202 - mediapipe type
-        return self._face_mesh.FaceMesh(static_image_mode=static, max_num_faces=self.max_faces,
-                                        refine_landmarks=True, min_detection_confidence=0.4,
-                                        min_tracking_confidence=0.5)
+        with _native_stderr_silenced():
+            return self._face_mesh.FaceMesh(static_image_mode=static, max_num_faces=self.max_faces,
+                                            refine_landmarks=True, min_detection_confidence=0.4,
+                                            min_tracking_confidence=0.5)
 
     def scan(self, frames: Iterable[Frame], *, static: bool = False, keep_crops: int = 0,
              expected_frames: int | None = None) -> FaceScan:
@@ -112,7 +139,7 @@ class FaceAnalyzer:
         max_faces = 0
         crop_store: dict[int, list[tuple[int, np.ndarray]]] = {}
         stride = max(1, (expected_frames or 1) // keep_crops) if keep_crops else 0
-        with self._mesh(static) as mesh:
+        with self._mesh(static) as mesh, _native_stderr_silenced():
             for frame in frames:
                 times.append(frame.time_s)
                 faces = self._faces(frame, mesh)

@@ -40,4 +40,10 @@ def select_peak(intensity: np.ndarray, confident: np.ndarray, au_names: Sequence
     curve = smoothed_total(intensity, confident, au_names, window=window)
     if curve.size == 0 or not np.any(np.isfinite(curve)):
         return None
-    return int(np.nanargmax(curve))
+    # The smoothed curve says *where* the expression peaks; the peak frame itself is the
+    # strongest confident frame inside that window (never a weak frame between two strong ones).
+    centre = int(np.nanargmax(curve))
+    raw = smoothed_total(intensity, confident, au_names, window=1)
+    half = window // 2
+    lo, hi = max(0, centre - half), min(len(raw), centre + half + 1)
+    return lo + int(np.nanargmax(raw[lo:hi]))

@@ -1,0 +1,122 @@
+"""Batch analysis over a CSV manifest into a resumable JSONL file.
+
+Each finished clip is appended as one JSON line and flushed to disk (``fsync``) before the next
+clip starts, so a crash or Ctrl-C loses at most the clip in progress. On restart, clips whose
+``path`` already has a line are skipped; a half-written last line from a crash is cut off first.
+A clip that fails gets a line with ``status: "error"`` and the one-line reason, and the batch
+goes on; ``retry_failed`` re-runs those.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from emollama.errors import EmollamaError, ManifestError
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    key: str  # the manifest's `path` value, as written (resume key)
+    path: Path  # resolved against the manifest's folder
+    subtitle: str | None
+
+
+def read_manifest(manifest: str | Path) -> list[ManifestRow]:
+    """Rows of a CSV with a ``path`` column (relative to the CSV) and an optional ``subtitle``."""
+    m = Path(manifest)
+    if not m.is_file():
+        raise ManifestError(f"manifest {m}: no such file")
+    try:
+        with open(m, newline="", encoding="utf-8-sig") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            try:
+                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+            except csv.Error:
+                dialect = csv.excel
+            reader = csv.DictReader(fh, dialect=dialect)
+            fields = [f.strip().lower() for f in reader.fieldnames or []]
+            if "path" not in fields:
+                raise ManifestError(f"manifest {m}: needs a 'path' column (found: {', '.join(fields) or 'none'})")
+            rows = []
+            for n, raw in enumerate(reader, start=2):
+                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+                if not row.get("path"):
+                    raise ManifestError(f"manifest {m}, line {n}: empty 'path'")
+                sub = row.get("subtitle") or None
+                rows.append(ManifestRow(row["path"], (m.parent / row["path"]).resolve(), sub))
+    except UnicodeDecodeError:
+        raise ManifestError(f"manifest {m}: not UTF-8 text") from None
+    if not rows:
+        raise ManifestError(f"manifest {m}: no rows")
+    keys = [r.key for r in rows]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ManifestError(f"manifest {m}: duplicate paths {', '.join(dupes[:5])}")
+    return rows
+
+
+def read_done(out: Path, retry_failed: bool = False) -> set[str]:
+    """Keys already in ``out``; repairs a truncated last line and, if asked, drops error lines."""
+    if not out.exists():
+        return set()
+    lines = out.read_bytes().split(b"\n")
+    good: list[bytes] = []
+    done: set[str] = set()
+    changed = False
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            changed = True  # an interrupted write; the clip will be redone
+            continue
+        if retry_failed and rec.get("status") == "error":
+            changed = True
+            continue
+        good.append(line)
+        done.add(rec.get("key") or rec.get("path"))
+    if changed:
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_bytes(b"".join(g + b"\n" for g in good))
+        os.replace(tmp, out)
+    return done
+
+
+def run_batch(analyze_one: Callable[[ManifestRow], dict], rows: list[ManifestRow], out: str | Path, *,
+              retry_failed: bool = False, on_item: Callable[[ManifestRow, dict], None] | None = None
+              ) -> Iterator[tuple[ManifestRow, dict]]:
+    """Analyse rows not yet in ``out``; yields ``(row, record)`` as each line is safely on disk."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = read_done(out, retry_failed)
+    todo = [r for r in rows if r.key not in done]
+    with open(out, "a", encoding="utf-8") as fh:
+        for row in todo:
+            try:
+                record = analyze_one(row)
+            except EmollamaError as exc:
+                record = error_record(row, str(exc))
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            if on_item is not None:
+                on_item(row, record)
+            yield row, record
+
+
+def ok_record(row: ManifestRow, result_json: dict) -> dict:
+    return {"name": row.path.stem, "key": row.key, "path": str(row.path), "status": "ok",
+            "label": result_json.get("label"), "reasoning": result_json.get("reasoning"),
+            "error": None, "result": result_json}
+
+
+def error_record(row: ManifestRow, message: str) -> dict:
+    return {"name": row.path.stem, "key": row.key, "path": str(row.path), "status": "error",
+            "label": None, "reasoning": None, "error": message, "result": None}

@@ -1,0 +1,125 @@
+"""``emollama analyze``: one file, or a manifest of many with a resumable JSONL output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from emollama.errors import EmollamaError, InputError
+from emollama.labels import DEFAULT_LABEL_SET, LABEL_SETS, get_label_set
+from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_command)
+
+
+def analyze_command(
+    path: Path | None = typer.Argument(None, help="Video, audio or image file."),
+    subtitle: str | None = typer.Option(None, "--subtitle", "-s",
+                                        help="Transcript text, or a .srt/.vtt/.txt file (else speech recognition)."),
+    labels: str = typer.Option(DEFAULT_LABEL_SET, "--labels", "-l", help=f"Label set: {', '.join(LABEL_SETS)}."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result (versioned schema) here."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG: AUs over time + per-modality scores."),
+    fps: float = typer.Option(DEFAULT_FPS, "--fps", help="Frames sampled per second of video."),
+    max_duration: float = typer.Option(DEFAULT_MAX_DURATION_S, "--max-duration",
+                                       help="Refuse media longer than this many seconds."),
+    manifest: Path | None = typer.Option(None, "--manifest", help="CSV with a 'path' column (+ optional 'subtitle')."),
+    out: Path | None = typer.Option(None, "--out", help="JSONL output for --manifest (resumable)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="With --manifest: redo clips that failed before."),
+    no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (use --subtitle only)."),
+    tier: str = typer.Option("clues", "--tier", help="Recogniser: 'clues' (default, offline) or 'emotion-llama'."),
+    model: Path | None = typer.Option(None, "--model", help="With --tier emotion-llama: the checkpoint folder."),
+) -> None:
+    """Recognise the emotion in a clip from face, voice and words, and explain why."""
+    from emollama.cli.render import render_result
+
+    get_label_set(labels)
+    if fps <= 0:
+        raise InputError(f"--fps must be positive, got {fps}")
+    if tier not in ("clues", "emotion-llama"):
+        raise InputError(f"unknown --tier {tier!r}; choose 'clues' or 'emotion-llama'")
+    if tier == "emotion-llama" and model is None:
+        raise InputError("--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
+    if manifest is not None:
+        if path is not None:
+            raise InputError("give either a PATH or --manifest, not both")
+        if out is None:
+            raise InputError("--manifest needs --out preds.jsonl")
+        _run_manifest(manifest, out, labels, fps, max_duration, retry_failed, not no_asr, tier, model)
+        return
+    if path is None:
+        raise InputError("give a media file to analyze (or --manifest clips.csv --out preds.jsonl)")
+    from emollama.media.decode import check_path
+
+    check_path(path)  # fail before loading any model
+    analyzer = _make_analyzer(fps, max_duration, labels, not no_asr, tier, model)
+    with console.status("analysing ...") as status:
+        result = analyzer.analyze(path, subtitle=subtitle, label_set=labels, fps=fps,
+                                  progress=lambda stage: status.update(f"analysing: {stage} ..."))
+    render_result(console, result)
+    if json_out is not None:
+        _atomic_write(json_out, result.model_dump_json(indent=2))
+        console.print(f"[dim]wrote {json_out}[/]")
+    if plot is not None:
+        from emollama.visualize import plot_result
+
+        plot_result(result, plot)
+        console.print(f"[dim]wrote {plot}[/]")
+
+
+def _make_analyzer(fps: float, max_duration: float, labels: str, asr: bool, tier: str, model: Path | None):  # noqa: ANN202
+    with console.status("loading models ..."):
+        if tier == "emotion-llama":
+            from emollama.api import EmotionLlamaAnalyzer
+
+            return EmotionLlamaAnalyzer(model, fps=fps, max_duration_s=max_duration, label_set=labels)
+        from emollama.api import Analyzer
+
+        return Analyzer(fps=fps, max_duration_s=max_duration, label_set=labels, asr=asr)
+
+
+def _run_manifest(manifest: Path, out: Path, labels: str, fps: float, max_duration: float,
+                  retry_failed: bool, asr: bool, tier: str, model: Path | None) -> None:
+    from emollama.batch import ok_record, read_done, read_manifest, run_batch
+
+    rows = read_manifest(manifest)
+    done = read_done(out, retry_failed)
+    todo = [r for r in rows if r.key not in done]
+    console.print(f"{len(rows)} clips in {manifest}; {len(rows) - len(todo)} already in {out}; {len(todo)} to do")
+    if not todo:
+        return
+    analyzer = _make_analyzer(fps, max_duration, labels, asr, tier, model)
+
+    def one(row):  # noqa: ANN001, ANN202
+        result = analyzer.analyze(row.path, subtitle=row.subtitle, label_set=labels, fps=fps)
+        return ok_record(row, json.loads(result.model_dump_json()))
+
+    failed = 0
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("analysing", total=len(todo))
+        for row, record in run_batch(one, rows, out, retry_failed=retry_failed):
+            if record["status"] == "error":
+                failed += 1
+                progress.console.print(f"[red]failed[/] {row.key}: {record['error']}")
+            progress.advance(task)
+    console.print(f"done: {len(todo) - failed} analysed, {failed} failed -> {out}")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+__all__ = ["register", "EmollamaError"]
