@@ -55,9 +55,8 @@ def test_against_sklearn(seed: int) -> None:
     cm = np.array(s.confusion)
     assert (cm[:, : len(MER6)] == sk_confusion(y_true, y_pred, labels=list(MER6))).all()
     assert cm.sum() == len(y_true)
-    assert (
-        cm[:, -1] == [sum(1 for t, p in zip(y_true, y_pred, strict=False) if t == lab and p == UNPARSED) for lab in MER6]
-    ).all()
+    pairs = list(zip(y_true, y_pred, strict=True))
+    assert (cm[:, -1] == [sum(1 for t, p in pairs if t == lab and p == UNPARSED) for lab in MER6]).all()
 
 
 def test_hand_computed_small_case() -> None:
