@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from emollama.evaluate.metrics import ClassificationScores
 
@@ -105,6 +106,7 @@ def score_histogram_png(
             ax.hist(list(values), bins=list(bins), alpha=0.55, label=f"{name} (mean {np.mean(values):.2f})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("samples")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
