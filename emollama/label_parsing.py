@@ -132,7 +132,7 @@ def scan(text: str, vocabulary: dict[str, str]) -> list[Mention]:
                 surface=surface,
                 canonical=vocabulary[surface],
                 negated=is_negated(lowered[: match.start()]),
-                question=mention_is_question(lowered[match.end():]),
+                question=mention_is_question(lowered[match.end() :]),
             )
         )
     return out
