@@ -128,3 +128,24 @@ def test_image_tensor_normalises_with_the_given_stats() -> None:
     torch.testing.assert_close(x[:, 0, 0], torch.tensor([2.0, 1.0, 0.5]))
     with pytest.raises(ValueError):
         image_tensor(np.zeros((4, 4), dtype=np.uint8), 8, (0, 0, 0), (1, 1, 1))
+
+
+def test_hf_vision_tower_as_global_encoder() -> None:
+    cfg = tiny_config()
+    assert cfg.global_encoder is not None
+    cfg.global_encoder.kind = "hf"
+    cfg.global_encoder.random_init = {
+        "model_type": "clip_vision_model",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 56,
+        "patch_size": 14,
+    }
+    cfg.local_encoder = cfg.temporal_encoder = cfg.audio_encoder = None
+    enc = MediaEncoders.from_config(cfg)
+    patches, cls = enc.global_encoder(torch.randn(2, 3, 56, 56))  # type: ignore[misc]
+    assert patches.shape == (2, 16, 32) and cls.shape == (2, 32)
+    # ln_vision output: every token normalised.
+    torch.testing.assert_close(patches.mean(-1), torch.zeros(2, 16), atol=1e-5, rtol=0)

@@ -85,3 +85,11 @@ def test_missing_model_folder_is_one_actionable_error(tmp_path: Path, model_dir:
     (model_dir / "eva_vit_g.pth").unlink()
     with pytest.raises(ModelUnavailableError, match="eva_vit_g.pth"):
         EmotionLlamaRecognizer.from_pretrained(model_dir)
+
+
+def test_bfloat16_override_runs(model_dir: Path) -> None:
+    rec = EmotionLlamaRecognizer.from_pretrained(model_dir, dtype="bfloat16")
+    assert rec.model.llm.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert next(rec.encoders.audio.parameters()).dtype == torch.bfloat16  # type: ignore[union-attr]
+    out = rec.recognize(_inputs(), task="emotion", max_new_tokens=4)
+    assert isinstance(out.text, str)
