@@ -11,6 +11,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import numpy as np
 from emollama.labels import DEFAULT_LABEL_SET, get_label_set
 from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S, MediaReader
 from emollama.media.subtitles import resolve_subtitle
+from emollama.perception.face import FaceScan
+from emollama.perception.face_clues import FaceSummary, summarize_faces
 from emollama.recognize.au_rules import au_emotion_scores
 from emollama.recognize.fusion import (
     ModalityEvidence,
@@ -27,10 +30,9 @@ from emollama.recognize.fusion import (
     words_reliability,
 )
 from emollama.recognize.reasoning import write_reasoning
-from emollama.perception.face_clues import FaceSummary, summarize_faces
-from emollama.schema import AnalysisResult, Clues, FaceClues, VoiceClues, WordsClues
+from emollama.schema import AnalysisResult, Clues, FaceClues, MediaInfo, VoiceClues, WordsClues
 
-__all__ = ["Analyzer", "analyze"]
+__all__ = ["Analyzer", "EmotionLlamaAnalyzer", "Perception", "analyze"]
 
 #: Below this much speech, ASR is not attempted (Whisper invents text on near-silence).
 MIN_SPEECH_FOR_ASR_S = 0.3
@@ -47,6 +49,23 @@ def _version() -> str:
     from emollama import __version__
 
     return __version__
+
+
+@dataclass
+class Perception:
+    """What the perception stages measured on one file (shared by every recogniser tier)."""
+
+    reader: MediaReader
+    media: MediaInfo
+    fps: float
+    scan: FaceScan
+    face: FaceSummary
+    audio: np.ndarray | None
+    clues: Clues
+    text_probs: dict[str, float]
+    timings: dict[str, float]
+    warnings: list[str]
+    started: float
 
 
 class Analyzer:
@@ -86,10 +105,35 @@ class Analyzer:
                 fps: float | None = None, progress: Callable[[str], None] | None = None) -> AnalysisResult:
         """Analyse one image, audio or video file. Raises :class:`~emollama.errors.EmollamaError` on bad input."""
         labels = get_label_set(label_set or self.label_set)
+        p = self.perceive(path, subtitle=subtitle, fps=fps, progress=progress)
+        (progress or (lambda _stage: None))("fusion")
+        t = time.perf_counter()
+        evidence = self._evidence(p.face, p.clues.voice, p.clues.words, p.text_probs)
+        warnings_out = list(p.warnings)
+        if evidence:
+            scores, per_modality = fuse(evidence, labels)
+            label: str | None = max(scores, key=scores.__getitem__)
+        else:
+            scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
+            per_modality, label = [], None
+            warnings_out.append("no usable face, voice or words: no emotion could be recognised")
+        reasoning = write_reasoning(p.clues, scores, label, per_modality)
+        p.timings["fusion_and_reasoning_s"] = time.perf_counter() - t
+        p.timings["total_s"] = time.perf_counter() - p.started
+        return AnalysisResult(
+            emollama_version=_version(), tier="clues", media=p.media, label_set=labels.name, label=label,
+            scores=scores, reasoning=reasoning, clues=p.clues, modality_scores=per_modality,
+            models=self.model_names(), timings_s={k: round(v, 3) for k, v in p.timings.items()},
+            warnings=warnings_out,
+        )
+
+    def perceive(self, path: str | Path, *, subtitle: str | None = None, fps: float | None = None,
+                 progress: Callable[[str], None] | None = None, keep_crops: int = 0) -> Perception:
+        """Every perception stage on one file: the clues, before any recogniser decides."""
         fps = fps or self.fps
         step = progress or (lambda _stage: None)
         timings: dict[str, float] = {}
-        t_start = time.perf_counter()
+        started = time.perf_counter()
         transcript_given = resolve_subtitle(subtitle)
 
         reader = MediaReader(Path(path), max_duration_s=self.max_duration_s)
@@ -98,10 +142,9 @@ class Analyzer:
         t = time.perf_counter()
         expected = int(info.duration_s * fps) + 1 if info.kind == "video" else 1
         if info.has_video:
-            scan = self.face.scan(reader.frames(fps), static=info.kind == "image", expected_frames=expected)
+            scan = self.face.scan(reader.frames(fps), static=info.kind == "image", expected_frames=expected,
+                                  keep_crops=keep_crops)
         else:
-            from emollama.perception.face import FaceScan
-
             scan = FaceScan(times=[], main=None, max_faces=0)
         face = summarize_faces(scan, info.has_video)
         timings["decode_and_face_s"] = time.perf_counter() - t
@@ -120,28 +163,9 @@ class Analyzer:
 
         step("words")
         words, text_probs = self._words(transcript_given, audio, voice.speech_duration_s, timings)
-
-        step("fusion")
-        t = time.perf_counter()
-        evidence = self._evidence(face, voice, words, text_probs)
-        warnings_out = list(reader.warnings)
-        if evidence:
-            scores, per_modality = fuse(evidence, labels)
-            label: str | None = max(scores, key=scores.__getitem__)
-        else:
-            scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
-            per_modality, label = [], None
-            warnings_out.append("no usable face, voice or words: no emotion could be recognised")
         clues = Clues(face=face.clues, voice=voice, words=words)
-        reasoning = write_reasoning(clues, scores, label, per_modality)
-        timings["fusion_and_reasoning_s"] = time.perf_counter() - t
-        timings["total_s"] = time.perf_counter() - t_start
-        return AnalysisResult(
-            emollama_version=_version(), tier="clues", media=info, label_set=labels.name, label=label,
-            scores=scores, reasoning=reasoning, clues=clues, modality_scores=per_modality,
-            models=self.model_names(), timings_s={k: round(v, 3) for k, v in timings.items()},
-            warnings=warnings_out,
-        )
+        return Perception(reader=reader, media=info, fps=fps, scan=scan, face=face, audio=audio, clues=clues,
+                          text_probs=text_probs, timings=timings, warnings=reader.warnings, started=started)
 
     def _words(self, given: str | None, audio: np.ndarray | None, speech_s: float,
                timings: dict[str, float]) -> tuple[WordsClues, dict[str, float]]:
@@ -190,6 +214,78 @@ class Analyzer:
                                         words_reliability(words.source, words.text, words.asr_confidence),
                                         "e5 prototypes + emotion words"))
         return out
+
+
+class EmotionLlamaAnalyzer:
+    """The ``emotion-llama`` tier: the same perception stages, then the multimodal LLM decides.
+
+    Perception supplies what the encoders need (sampled frames, the peak frame, aligned face crops,
+    16 kHz audio, the subtitle or ASR transcript); the LLM's generated text becomes the reasoning
+    and its label is parsed with :func:`emollama.label_parsing.parse_label`. Scores are one-hot on
+    the parsed label (the LLM gives no calibrated distribution); an unparseable answer gives
+    ``label=None``, uniform scores and a warning - never a silent "neutral".
+    """
+
+    #: Frames handed to the global encoder pool (evenly spread) and face crops for MAE/VideoMAE.
+    n_frames = 16
+
+    def __init__(self, model_dir: str | Path, *, fps: float = DEFAULT_FPS,
+                 max_duration_s: float = DEFAULT_MAX_DURATION_S, label_set: str = DEFAULT_LABEL_SET,
+                 device: str = "cpu", dtype: str | None = None, task: str = "reason",
+                 max_new_tokens: int = 256) -> None:
+        from emollama.model.tier import EmotionLlamaRecognizer
+
+        self.recognizer = EmotionLlamaRecognizer.from_pretrained(model_dir, device=device, dtype=dtype)
+        self.perception = Analyzer(fps=fps, max_duration_s=max_duration_s, label_set=label_set)
+        self.label_set = label_set
+        self.task = task
+        self.max_new_tokens = max_new_tokens
+
+    def analyze(self, path: str | Path, *, subtitle: str | None = None, label_set: str | None = None,
+                fps: float | None = None, progress: Callable[[str], None] | None = None) -> AnalysisResult:
+        from emollama.model.tier import EmotionLlamaInputs
+
+        labels = get_label_set(label_set or self.label_set)
+        p = self.perception.perceive(path, subtitle=subtitle, fps=fps, progress=progress, keep_crops=self.n_frames)
+        (progress or (lambda _stage: None))("emotion-llama")
+        t = time.perf_counter()
+        frames, times, peak_pos = self._frames(p)
+        inputs = EmotionLlamaInputs(frames=frames, frame_times=times, face_crops=p.scan.crops,
+                                    peak_frame_index=peak_pos, audio_16k=p.audio,
+                                    subtitle=p.clues.words.text or None)
+        out = self.recognizer.recognize(inputs, labels.name, self.task, max_new_tokens=self.max_new_tokens)
+        p.timings["emotion_llama_s"] = time.perf_counter() - t
+        p.timings["total_s"] = time.perf_counter() - p.started
+        warnings_out = list(p.warnings)
+        if out.label is None:
+            scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
+            warnings_out.append(f"the model's answer names no label of {labels.name} ({out.parse_status})")
+        else:
+            scores = {y: float(y == out.label) for y in labels.labels}
+        models = {**self.perception.model_names(), "emotion_llama": out.model_name}
+        return AnalysisResult(
+            emollama_version=_version(), tier="emotion-llama", media=p.media, label_set=labels.name,
+            label=out.label, scores=scores, reasoning=out.text, clues=p.clues, models=models,
+            timings_s={k: round(v, 3) for k, v in p.timings.items()}, warnings=warnings_out,
+        )
+
+    def _frames(self, p: Perception) -> tuple[list[np.ndarray], list[float], int | None]:
+        """Re-decode only the frames the encoders need: evenly spread ones plus the peak frame."""
+        n = len(p.scan.times)
+        if n == 0:
+            return [], [], None
+        wanted = set(np.linspace(0, n - 1, min(self.n_frames, n)).round().astype(int).tolist())
+        peak = p.face.peak_frame_index
+        if peak is not None:
+            wanted.add(peak)
+        frames, times, peak_pos = [], [], None
+        for frame in p.reader.frames(p.fps):
+            if frame.index in wanted:
+                if frame.index == peak:
+                    peak_pos = len(frames)
+                frames.append(frame.rgb)
+                times.append(frame.time_s)
+        return frames, times, peak_pos
 
 
 _default: dict[tuple, Analyzer] = {}

@@ -47,7 +47,8 @@ def analyze_command(
     if tier not in ("clues", "emotion-llama"):
         raise InputError(f"unknown --tier {tier!r}; choose 'clues' or 'emotion-llama'")
     if tier == "emotion-llama" and model is None:
-        raise InputError("--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
+        raise InputError(
+            "--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
     if manifest is not None:
         if path is not None:
             raise InputError("give either a PATH or --manifest, not both")

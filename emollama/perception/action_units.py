@@ -105,7 +105,7 @@ def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def head_pose_degrees(rotation: np.ndarray) -> dict[str, float]:
     """Yaw (+ = subject turns to the viewer's right), pitch (+ = chin up) and roll, in degrees."""
-    ex, ey, ez = rotation[:, 0], rotation[:, 1], rotation[:, 2]
+    ex, ez = rotation[:, 0], rotation[:, 2]
     yaw = np.degrees(np.arctan2(ez[0], ez[2]))
     pitch = np.degrees(np.arcsin(np.clip(ez[1], -1.0, 1.0)))
     roll = np.degrees(np.arctan2(ex[1], ex[0]))

