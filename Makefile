@@ -1,8 +1,12 @@
 # Two entry points: `make demo` (install + analyze the bundled clip) and `make test` (install + tests).
+SHELL  := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pip warns once per package about this machine's extra local index folders; that is noise.
+QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 # Packages whose metadata would drag in TensorFlow, jax or a second OpenCV: we install them
 # without dependencies and list what they really import in pyproject.toml.
 NODEPS := mediapipe==0.10.14 fer==25.10.3
@@ -13,9 +17,9 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
-	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/pip install --quiet -e ".[dev]"
-	$(BIN)/pip install --quiet --no-deps $(NODEPS)
+	$(BIN)/pip install --quiet torch==2.13.0 $(QUIET)
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/pip install --quiet -e ".[dev]" $(QUIET)
+	$(BIN)/pip install --quiet --no-deps $(NODEPS) $(QUIET)
 	touch $(STAMP)
 
 demo: install
