@@ -1,0 +1,118 @@
+"""``emollama annotate`` (MERR construction) and ``emollama export`` (training formats)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from emollama.errors import InputError
+from emollama.labels import DEFAULT_LABEL_SET, get_label_set
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("annotate")(annotate_command)
+    app.command("export")(export_command)
+
+
+def annotate_command(
+    source: Path = typer.Argument(..., help="Folder of clips, a CSV manifest (path[,subtitle][,label]) or one file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (one JSON per clip; rerun to resume)."),
+    labels: Path | None = typer.Option(None, "--labels", help="CSV name,label of ground-truth labels."),
+    subtitles: Path | None = typer.Option(None, "--subtitles", help="CSV name,sentence (or subtitle/transcript_en)."),
+    llm: str | None = typer.Option(None, "--llm", help="Fine annotations by an LLM: http(s):// URL of an "
+                                   "OpenAI-compatible server, a .gguf file, or a local HF model folder."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Model name sent to an http:// server."),
+    llm_timeout: float = typer.Option(60.0, "--llm-timeout", help="Seconds per LLM request."),
+    llm_retries: int = typer.Option(2, "--llm-retries", help="Retries (with backoff) per LLM request."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (each loads the models once)."),
+    ray_address: str | None = typer.Option(None, "--ray-address",
+                                           help="Run on Ray: 'auto', ray://host:port, or 'local'."),
+    label_set: str = typer.Option(DEFAULT_LABEL_SET, "--label-set", help="Label set for pseudo-labels."),
+    au_threshold: float = typer.Option(1.0, "--au-threshold", help="AU intensity (0-5) that counts as present."),
+    fine_dropped: bool = typer.Option(False, "--fine-dropped", help="Also write fine annotations for dropped clips."),
+    no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (subtitles only)."),
+) -> None:
+    """Build MERR coarse and fine annotations for a set of clips, with a run report."""
+    from emollama.llm.factory import LLMSpec
+    from emollama.merr.annotate import AnnotateOptions
+    from emollama.merr.inputs import apply_labels, apply_subtitles, discover, read_labels, read_subtitles
+    from emollama.merr.record import read_errors, read_records
+    from emollama.merr.report import write_report
+    from emollama.merr.runner import RunConfig, plan_run, run_annotation
+
+    get_label_set(label_set)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    items = discover(source)
+    if subtitles is not None:
+        items = apply_subtitles(items, read_subtitles(subtitles))
+    if labels is not None:
+        given = read_labels(labels)
+        items = apply_labels(items, given, str(labels))
+        unmatched = sorted(set(given) - {it.name for it in items})
+        if unmatched:
+            console.print(f"[yellow]{len(unmatched)} label(s) name no clip[/] (e.g. {', '.join(unmatched[:3])})")
+    spec = None
+    if llm is not None:
+        spec = LLMSpec(llm, llm_model, os.environ.get("EMOLLAMA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+                       timeout_s=llm_timeout, max_retries=llm_retries, cache_dir=str(out / ".llm_cache"))
+        from emollama.llm.factory import make_backend
+
+        make_backend(spec)  # fail on a bad spec before any perception model loads
+    config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
+                                               fine_for_dropped=fine_dropped), llm=spec, asr=not no_asr)
+    plan = plan_run(items, out, config)
+    console.print(f"{len(items)} clips; {len(plan.finished)} already annotated in {out}; {len(plan.todo)} to do"
+                  + (f"; {len(plan.fine_retry)} fine annotations to retry" if plan.fine_retry else ""))
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("annotating (loading models)", total=len(plan.todo) + len(plan.fine_retry))
+
+        def on_event(event: tuple) -> None:
+            kind, name, payload = event
+            if kind == "error":
+                progress.console.print(f"[red]failed[/] {name}: {payload}")
+            elif kind == "done" and payload.fine.status in ("filtered", "llm_error"):
+                progress.console.print(f"[yellow]fine {payload.fine.status}[/] {name}: {payload.fine.reason}")
+            progress.update(task, description="annotating")
+            progress.advance(task)
+
+        stats = run_annotation(items, out, config, workers=workers, ray_address=ray_address, on_event=on_event)
+    records, errors = read_records(out), read_errors(out)
+    md, png = write_report(out, records, errors, stats)
+    kept = sum(r.filter.kept for r in records)
+    rate = f", {60 * stats['annotated'] / stats['wall_s']:.1f} clips/min" if stats["annotated"] else ""
+    console.print(f"done: {stats['annotated']} annotated, {stats['failed']} failed in {stats['wall_s']:.1f} s{rate}; "
+                  f"{kept}/{len(records)} kept by the AU filter -> {out}")
+    console.print(f"[dim]report: {md}, {png}[/]")
+
+
+def export_command(
+    out: Path = typer.Argument(..., help="An annotate output folder."),
+    fmt: str = typer.Option(..., "--format", "-f", help="emotion-llama, sharegpt or hf."),
+    dest: Path | None = typer.Option(None, "--to", help="Where to write (default OUT/export/FORMAT)."),
+    include_dropped: bool = typer.Option(False, "--include-dropped", help="Also export clips the AU filter dropped."),
+) -> None:
+    """Export finished annotations for training (ground-truth labels preserved in every format)."""
+    from emollama.merr.exports import FORMATS, export
+    from emollama.merr.record import read_records
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    records = read_records(out)
+    if not records:
+        raise InputError(f"{out}: no finished annotations (run `emollama annotate ... -o {out}` first)")
+    target = dest or out / "export" / fmt
+    info = export(records, fmt, target, include_dropped)
+    extra = info.get("skipped_label_not_in_emotion_llama")
+    console.print(f"exported {fmt} -> {target}: " + ", ".join(f"{k} {v}" for k, v in info.items()
+                                                                if isinstance(v, int)))
+    if extra:
+        console.print(f"[yellow]{len(extra)} clip(s) skipped: label outside the nine Emotion-LLaMA classes[/]")

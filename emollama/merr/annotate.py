@@ -1,0 +1,158 @@
+"""One clip → one :class:`~emollama.merr.record.MerrRecord` (coarse, filter, fine).
+
+Perception runs once per clip through :meth:`emollama.api.Analyzer.perceive`; the clues-tier
+label and scores are then computed from that same perception (the steps of
+:meth:`Analyzer.analyze`, reused rather than re-run, so the face is not tracked twice).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from emollama.api import Analyzer, Perception
+from emollama.describe import AU_PHRASES, active_aus, describe_voice, intensity_word
+from emollama.labels import get_label_set
+from emollama.merr.consistency import check_consistency
+from emollama.merr.fine import FineWriter, TemplateFineWriter
+from emollama.merr.inputs import ClipItem
+from emollama.merr.record import (
+    ActiveAU,
+    Coarse,
+    FilterInfo,
+    Fine,
+    LabelInfo,
+    MerrRecord,
+    PeakInfo,
+    SubtitleInfo,
+    ToneInfo,
+)
+from emollama.merr.tone import choose_tone
+from emollama.merr.visual import describe_objective
+from emollama.recognize.fusion import fuse
+from emollama.recognize.reasoning import write_reasoning
+
+
+@dataclass(frozen=True)
+class AnnotateOptions:
+    label_set: str = "merr9"
+    au_threshold: float = 1.0
+    min_strength: float = 0.6
+    fine_for_dropped: bool = False
+
+
+def _version() -> str:
+    from emollama import __version__
+
+    return __version__
+
+
+def _classify(analyzer: Analyzer, p: Perception, label_set: str) -> tuple[str | None, dict[str, float], str]:
+    """Clues-tier prediction on an existing perception (same steps as ``Analyzer.analyze``)."""
+    labels = get_label_set(label_set)
+    evidence = analyzer._evidence(p.face, p.clues.voice, p.clues.words, p.text_probs)
+    if not evidence:
+        scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
+        return None, scores, write_reasoning(p.clues, scores, None, [])
+    scores, per_modality = fuse(evidence, labels)
+    label = max(scores, key=scores.__getitem__)
+    return label, scores, write_reasoning(p.clues, scores, label, per_modality)
+
+
+def _peak_frame(p: Perception) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None]:
+    """Decode the peak frame again (or the first frame without a face) for the objective description."""
+    if not p.media.has_video:
+        return None, None
+    peak = p.clues.face.peak
+    want = peak.index if peak is not None else 0
+    box = None
+    if peak is not None and p.scan.main is not None:
+        box = next((o.box for o in p.scan.main.observations if o.frame_index == want), None)
+    for frame in p.reader.frames(p.fps):
+        if frame.index == want:
+            return frame.rgb, box
+    return None, box
+
+
+def caption_for(visual_objective: str, visual_expression: str, tone: str | None, subtitle: str) -> str:
+    """MERR's coarse template, in our words: scene, expression, tone, then what is said."""
+    parts = [visual_objective.rstrip(".") + "."]
+    parts.append(f"The facial expression shows {visual_expression}.")
+    parts.append(f"The tone of voice is {tone}." if tone else "No tone of voice can be heard.")
+    parts.append(f"The person says: {subtitle}" if subtitle else "No words are spoken.")
+    return " ".join(parts)
+
+
+def annotate_clip(analyzer: Analyzer, item: ClipItem, options: AnnotateOptions,
+                  fine_writer: FineWriter | None = None) -> MerrRecord:
+    """Perceive, describe, filter and (for kept clips) write the fine paragraph for one clip."""
+    t0 = time.perf_counter()
+    p = analyzer.perceive(item.path, subtitle=item.subtitle)
+    t_perceive = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    predicted, scores, clues_reasoning = _classify(analyzer, p, options.label_set)
+    face, voice, words = p.clues.face, p.clues.voice, p.clues.words
+    if item.label is not None:
+        label = LabelInfo(value=item.label, source="ground_truth", given_as=item.label_given_as)
+    elif predicted is not None:
+        label = LabelInfo(value=predicted, source="pseudo", confidence=round(scores[predicted], 4))
+    else:
+        label = LabelInfo(value="neutral", source="pseudo", confidence=0.0)
+
+    peak = None
+    actives: list[ActiveAU] = []
+    if face.peak is not None:
+        native = round(face.peak.time_s * p.media.native_fps) if p.media.native_fps else None
+        peak = PeakInfo(index=face.peak.index, native_frame=native, time_s=face.peak.time_s,
+                        total_intensity=face.peak.total_intensity, au=face.peak.au)
+        actives = [ActiveAU(au=name, intensity=round(v, 2), phrase=f"{AU_PHRASES[name]} {intensity_word(v)}")
+                   for name, v in active_aus(face.peak.au, options.au_threshold, top=6) if name in AU_PHRASES]
+    if actives:
+        visual_expression = "; ".join(a.phrase for a in actives)
+    elif peak is not None:
+        visual_expression = "a face close to its resting state"
+    else:
+        visual_expression = "no visible face"
+    tone = choose_tone(voice, words)
+    frame, box = _peak_frame(p)
+    objective = describe_objective(faces=face.max_faces_in_frame, frame=frame, box=box, pose=face.head_pose_deg)
+    subtitle = SubtitleInfo(text=words.text or "", source=words.source, language=words.language)
+    caption = caption_for(objective.text, visual_expression, tone.word, subtitle.text)
+    decision = check_consistency(label.value, face.peak.au if face.peak else None, face_status=face.status,
+                                 corner_asymmetry=p.face.corner_asymmetry, au_threshold=options.au_threshold,
+                                 min_strength=options.min_strength)
+    t_describe = time.perf_counter() - t
+
+    record = MerrRecord(
+        emollama_version=_version(), name=item.name, path=str(item.path), duration_s=p.media.duration_s,
+        native_fps=p.media.native_fps,
+        n_frames=round(p.media.duration_s * p.media.native_fps) if p.media.native_fps else p.media.n_sampled_frames,
+        has_audio=p.media.has_audio, label=label, prediction={k: round(v, 4) for k, v in scores.items()},
+        predicted_label=predicted,
+        coarse=Coarse(peak=peak, active_aus=actives, visual_expression=visual_expression,
+                      audio_tone=ToneInfo(word=tone.word, evidence=tone.evidence),
+                      audio_description="; ".join(describe_voice(voice)) if voice.status == "ok" else "",
+                      subtitle=subtitle, visual_objective=objective.to_dict(), caption=caption),
+        filter=FilterInfo(**decision.to_dict()),
+        fine=Fine(status="skipped", source="none", reason="not written yet"),
+        clues_reasoning=clues_reasoning,
+        timings_s={"perception_s": round(t_perceive, 3), "describe_and_filter_s": round(t_describe, 3),
+                   **{k: round(v, 3) for k, v in p.timings.items()}},
+        warnings=list(p.warnings),
+    )
+    return write_fine(record, fine_writer or TemplateFineWriter(), options)
+
+
+def write_fine(record: MerrRecord, writer: FineWriter, options: AnnotateOptions) -> MerrRecord:
+    """Run the fine step on a record (also used to retry ``llm_error`` clips from saved records)."""
+    if not record.filter.kept and not options.fine_for_dropped:
+        fine = Fine(status="skipped", source="none", reason=f"dropped by the AU filter ({record.filter.code})")
+        return record.model_copy(update={"fine": fine})
+    t = time.perf_counter()
+    fine = writer.write(record)
+    timings = {**record.timings_s, "fine_s": round(time.perf_counter() - t, 3)}
+    return record.model_copy(update={"fine": fine, "timings_s": timings})
+
