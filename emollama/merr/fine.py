@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Protocol
 
 from emollama.label_parsing import parse_label
-from emollama.labels import CANONICAL, LabelSet
+from emollama.labels import CANONICAL, SYNONYMS, LabelSet
 from emollama.llm.backend import ChatBackend, ChatMessage, LLMError
 from emollama.merr.record import Fine, MerrRecord
 from emollama.recognize.au_rules import supporting_aus
@@ -40,6 +40,8 @@ CLUE_WORDS = frozenset({
     "subtitle", "sentence", "head", "gaze",
 })
 
+_COMMON = frozenset({"this", "that", "with", "have", "what", "your", "there", "they", "them", "much", "then",
+                     "just", "will", "would", "could", "should", "about", "been", "were", "from", "very", "really"})
 _REFUSAL = re.compile(r"^\s*(?:i'?m sorry|i am sorry|as an ai|i cannot|i can't|sorry,)", re.IGNORECASE)
 _ERRORISH = re.compile(r"^\s*(?:error|exception|traceback)\b", re.IGNORECASE)
 
@@ -61,7 +63,10 @@ def clue_vocabulary(record: MerrRecord) -> set[str]:
     vocab.update(a.au.lower().replace("au0", "au") for a in record.coarse.active_aus)
     if record.coarse.audio_tone.word:
         vocab.add(record.coarse.audio_tone.word)
-    vocab.update(w for w in _words(record.coarse.subtitle.text) if len(w) > 3)
+    # Quoting the subtitle counts as using it, but not through emotion words (the label itself
+    # would then count as a clue) or common function words.
+    vocab.update(w for w in _words(record.coarse.subtitle.text)
+                 if len(w) > 3 and w not in SYNONYMS and w not in _COMMON)
     return vocab
 
 
