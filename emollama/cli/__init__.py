@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 #: Sub-command modules under ``emollama.cli``; each defines ``register(app: typer.Typer)``.
-_COMMAND_MODULES: tuple[str, ...] = ("analyze", "model", "evaluate", "annotate")
+_COMMAND_MODULES: tuple[str, ...] = ("analyze", "model", "evaluate", "annotate", "eval_model")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"emollama.cli.{_name}").register(app)

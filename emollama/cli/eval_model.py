@@ -1,0 +1,49 @@
+"""``emollama eval-model``: run one perception head (or the whole pipeline) over a labelled manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval-model")
+    def eval_model_cmd(
+        kind: Annotated[str, typer.Argument(help="face | voice | text | clip")],
+        manifest: Annotated[Path, typer.Option("--manifest", help="CSV with path (or text) and label columns.")],
+        out: Annotated[Path, typer.Option("--out", help="Folder for metrics.json and confusion.png.")],
+        labels: Annotated[
+            str | None, typer.Option("--labels", help="Score on this label set (default: the model's own classes).")
+        ] = None,
+    ) -> None:
+        """Measure a head on labelled data: accuracy, macro/weighted F1, UAR, confusion; failures listed."""
+        from emollama.evaluate.errors import EvaluationInputError
+        from emollama.evaluate.eval_model import KINDS, evaluate_model, write_outputs
+
+        if kind not in KINDS:
+            raise EvaluationInputError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        outcome = evaluate_model(kind, manifest, labels)
+        paths = write_outputs(outcome, out)
+        console = Console()
+        data = outcome.to_json()
+        table = Table(title=f"{kind}: {outcome.model}")
+        for col in ("n", "failed", "accuracy", "macro-F1", "weighted-F1", "UAR"):
+            table.add_column(col, justify="right")
+        table.add_row(str(data["n"]), str(data["n_failed"]),
+                      *(f"{data[k]:.3f}" if k in data else "—" for k in ("accuracy", "macro_f1", "weighted_f1", "uar")))
+        console.print(table)
+        if data.get("per_class_recall"):
+            console.print("recall per class: " + ", ".join(f"{k} {v:.2f}" for k, v in data["per_class_recall"].items()),
+                          highlight=False)
+        if outcome.not_covered:
+            console.print(f"[yellow]not covered by the model's classes[/] (scored as wrong): {outcome.not_covered}",
+                          highlight=False)
+        for f in outcome.failed[:20]:
+            console.print(f"[red]failed[/] row {f['row']} {f['item']}: {f['reason']}", highlight=False)
+        if len(outcome.failed) > 20:
+            console.print(f"… and {len(outcome.failed) - 20} more failures in metrics.json", highlight=False)
+        console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False)

