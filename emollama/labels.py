@@ -10,7 +10,7 @@ fuse) report such labels as "not covered".
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from emollama.errors import UnknownLabelError, UnknownLabelSetError
@@ -155,6 +155,23 @@ def normalize_label(spelling: str) -> str:
     raise UnknownLabelError(
         f"unknown emotion label {spelling!r}; known spellings map to: {', '.join(CANONICAL)}"
     )
+
+
+def reachable_labels(source_labels: Iterable[str], target: LabelSet | str) -> set[str]:
+    """Target labels that a model with ``source_labels`` can put probability on.
+
+    A label is reachable when the source has it or routes mass to it through
+    :data:`CROSS_SET_MAP`. Fusion treats unreachable labels as "no opinion", so a face model that
+    has no *doubt* class does not vote against doubt.
+    """
+    target = get_label_set(target)
+    out = set()
+    for label in source_labels:
+        if label in target:
+            out.add(label)
+        else:
+            out.update(d for d in CROSS_SET_MAP.get(label, {}) if d in target)
+    return out
 
 
 def project_scores(scores: Mapping[str, float], target: LabelSet | str) -> dict[str, float]:

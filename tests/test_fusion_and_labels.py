@@ -82,3 +82,14 @@ def test_au_rules_read_the_prototypes():
     assert max(rest, key=rest.get) == "neutral"
     smirk = au_emotion_scores({"AU12": 0.5}, corner_asymmetry=0.12)
     assert max(smirk, key=smirk.get) == "contempt"
+
+
+def test_a_modality_has_no_vote_on_labels_it_cannot_express():
+    """The face network has no 'doubt': it must not push doubt down when the words say doubt."""
+    face = ModalityEvidence("face", {"neutral": 0.5, "happy": 0.1, "sad": 0.1, "angry": 0.1, "surprise": 0.1,
+                                     "fear": 0.05, "disgust": 0.05}, 1.0, "test")
+    fused, per = fuse([face, _words("doubt")], "merr9")
+    assert max(fused, key=fused.get) == "doubt"
+    assert per[0].scores["doubt"] == pytest.approx(1 / 9, abs=1e-3)
+    assert per[0].scores["worried"] == pytest.approx(1 / 9, abs=1e-3)
+    assert sum(per[0].scores.values()) == pytest.approx(1.0, abs=1e-3)

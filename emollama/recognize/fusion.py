@@ -5,7 +5,9 @@ Rule (weighted log-linear pooling): for every label y of the target set,
     log s(y) = Σ_m  w_m · r_m · log p̃_m(y)      then s is renormalised (softmax),
 
 where p_m are modality m's probabilities projected onto the label set
-(:func:`emollama.labels.project_scores`), p̃_m = (1-ε)·p_m + ε/K keeps one confident zero from
+(:func:`emollama.labels.project_scores`). A label the modality's model cannot express at all
+(the face network has no *doubt*) gets the uniform 1/K - no opinion, neither for nor against - and
+the expressible labels share the rest. p̃_m = (1-ε)·p_m + ε/K keeps one confident zero from
 vetoing a label, w_m is a fixed prior weight per modality (:data:`BASE_WEIGHTS`) and r_m ∈ [0, 1]
 is the modality's reliability for *this* clip, measured by the pipeline (face coverage and
 detection confidence, speech duration and VAD confidence, ASR confidence and transcript length).
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emollama.labels import LabelSet, get_label_set, project_scores
+from emollama.labels import LabelSet, get_label_set, project_scores, reachable_labels
 from emollama.schema import ModalityScores
 
 #: Prior trust per modality, reflecting how informative each cue was on the example clips and
@@ -46,7 +48,9 @@ def fuse(evidence: list[ModalityEvidence], label_set: LabelSet | str
     for ev in evidence:
         weight = BASE_WEIGHTS.get(ev.modality, 0.5) * float(np.clip(ev.reliability, 0.0, 1.0))
         projected = project_scores(ev.probs, labels)
-        p = np.array([projected[y] for y in labels.labels])
+        reachable = reachable_labels(ev.probs, labels)
+        share = len(reachable) / k
+        p = np.array([projected[y] * share if y in reachable else 1.0 / k for y in labels.labels])
         p = (1 - EPSILON) * p + EPSILON / k
         log_total += weight * np.log(p)
         per_modality.append(ModalityScores(
