@@ -104,9 +104,17 @@ class Analyzer:
     def analyze(self, path: str | Path, *, subtitle: str | None = None, label_set: str | None = None,
                 fps: float | None = None, progress: Callable[[str], None] | None = None) -> AnalysisResult:
         """Analyse one image, audio or video file. Raises :class:`~emollama.errors.EmollamaError` on bad input."""
-        labels = get_label_set(label_set or self.label_set)
         p = self.perceive(path, subtitle=subtitle, fps=fps, progress=progress)
         (progress or (lambda _stage: None))("fusion")
+        return self.recognize(p, label_set)
+
+    def recognize(self, p: Perception, label_set: str | None = None) -> AnalysisResult:
+        """The clues-tier decision (fusion + reasoning) on an existing :class:`Perception`.
+
+        Separate from :meth:`perceive` so other pipelines (MERR annotation) can reuse one
+        perception pass for both the prediction and their own descriptions.
+        """
+        labels = get_label_set(label_set or self.label_set)
         t = time.perf_counter()
         evidence = self._evidence(p.face, p.clues.voice, p.clues.words, p.text_probs)
         warnings_out = list(p.warnings)

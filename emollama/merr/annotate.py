@@ -14,7 +14,6 @@ import numpy as np
 
 from emollama.api import Analyzer, Perception
 from emollama.describe import AU_PHRASES, active_aus, describe_voice, intensity_word
-from emollama.labels import get_label_set
 from emollama.merr.consistency import check_consistency
 from emollama.merr.fine import FineWriter, TemplateFineWriter
 from emollama.merr.inputs import ClipItem
@@ -31,8 +30,6 @@ from emollama.merr.record import (
 )
 from emollama.merr.tone import choose_tone
 from emollama.merr.visual import describe_objective
-from emollama.recognize.fusion import fuse
-from emollama.recognize.reasoning import write_reasoning
 
 
 @dataclass(frozen=True)
@@ -51,14 +48,8 @@ def _version() -> str:
 
 def _classify(analyzer: Analyzer, p: Perception, label_set: str) -> tuple[str | None, dict[str, float], str]:
     """Clues-tier prediction on an existing perception (same steps as ``Analyzer.analyze``)."""
-    labels = get_label_set(label_set)
-    evidence = analyzer._evidence(p.face, p.clues.voice, p.clues.words, p.text_probs)
-    if not evidence:
-        scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
-        return None, scores, write_reasoning(p.clues, scores, None, [])
-    scores, per_modality = fuse(evidence, labels)
-    label = max(scores, key=scores.__getitem__)
-    return label, scores, write_reasoning(p.clues, scores, label, per_modality)
+    result = analyzer.recognize(p, label_set)
+    return result.label, result.scores, result.reasoning
 
 
 def _peak_frame(p: Perception) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None]:
