@@ -86,8 +86,8 @@ def test_inner_brows_up_raise_au01(neutral):
 
 def test_jaw_down_raises_au26_and_au25(neutral):
     lower = [A.CHIN, A.LIP_LO_IN, A.LIP_LO_OUT]
-    # The mouth corners sit between the lips, so they travel about half as far as the lower lip.
-    moved = move(move(neutral, lower, dy_up=-0.3), [A.MOUTH_R, A.MOUTH_L], dy_up=-0.15)
+    # The mouth corners sit between the lips and travel part of the way with the lower lip.
+    moved = move(move(neutral, lower, dy_up=-0.3), [A.MOUTH_R, A.MOUTH_L], dy_up=-0.3 * A.CORNER_REFERENCE)
     au = intensities(neutral, moved)
     assert au["AU26"] > 2.0
     assert au["AU25"] > 2.0

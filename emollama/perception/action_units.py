@@ -49,6 +49,13 @@ MOUTH_R, MOUTH_L = 61, 291
 LIP_UP_OUT, LIP_UP_IN, LIP_LO_IN, LIP_LO_OUT = 0, 13, 14, 17
 CHIN = 152
 
+#: Mouth-corner height is measured against a point this far from the upper towards the lower inner
+#: lip. When the jaw drops the corners travel less than the lower lip, so the plain midpoint (0.5)
+#: makes an open mouth look like a smile and the upper lip (0.0) makes it look like a frown. 0.4 was
+#: chosen among 0.0-0.5 on CK+ dev subjects (benchmarks/au_rules_ckplus.py: surprise is no longer
+#: read as happy).
+CORNER_REFERENCE = 0.4
+
 FEATURE_NAMES: tuple[str, ...] = (
     "brow_inner_h", "brow_outer_h", "brow_gap", "eye_open", "lower_lid_h", "cheek_h",
     "nose_len", "upper_lip_h", "corner_h", "mouth_width", "lip_gap", "jaw_open",
@@ -123,7 +130,7 @@ def geometric_features(aligned: np.ndarray) -> np.ndarray:
     eye_y = 0.25 * (y[:, R_EYE_OUT] + y[:, R_EYE_IN] + y[:, L_EYE_OUT] + y[:, L_EYE_IN])
     brow_in_r, brow_in_l = _mean(a, R_BROW_IN), _mean(a, L_BROW_IN)
     brow_out_r, brow_out_l = _mean(a, R_BROW_OUT), _mean(a, L_BROW_OUT)
-    lip_centre_y = 0.5 * (y[:, LIP_UP_IN] + y[:, LIP_LO_IN])
+    lip_centre_y = y[:, LIP_UP_IN] + CORNER_REFERENCE * (y[:, LIP_LO_IN] - y[:, LIP_UP_IN])
     corner_r = y[:, MOUTH_R] - lip_centre_y
     corner_l = y[:, MOUTH_L] - lip_centre_y
     feats = {

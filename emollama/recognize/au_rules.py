@@ -46,7 +46,9 @@ def au_emotion_scores(au: Mapping[str, float], corner_asymmetry: float = 0.0) ->
     :func:`emollama.perception.action_units.au_asymmetry`); 0.03 IOD counts as one intensity point.
     """
     strengths = {emotion: rule_strength(au, emotion) for emotion in EMOTION_AU_RULES}
-    strengths["contempt"] += min(5.0, abs(corner_asymmetry) / 0.03)
+    # One-sided raise only reads as contempt when there is no broad smile: smiles are often uneven.
+    smile_gate = max(0.0, 1.0 - au.get("AU12", 0.0) / 3.0)
+    strengths["contempt"] += min(5.0, abs(corner_asymmetry) / 0.03) * smile_gate
     total = sum(v for k, v in au.items() if k != "AU45")
     strengths["neutral"] = max(0.0, NEUTRAL_TOTAL - total) / NEUTRAL_TOTAL * 2.0
     logits = np.array(list(strengths.values())) * _SHARPNESS
