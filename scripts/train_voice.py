@@ -24,6 +24,7 @@ from scipy.signal import resample_poly
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, softmax
 from emollama.heads.text import LinearHead
@@ -31,6 +32,13 @@ from emollama.heads.voice import SAMPLE_RATE, VOICE_DIR, VoiceFeatures
 from emollama.labels import normalize_label
 
 N_ABSOLUTE = 88  # eGeMAPS functionals come first in the feature vector
+N_RELATIVE = 126  # then the clip-relative descriptors, then ComParE
+
+
+def make_model(kind: str, c: float) -> LogisticRegression | LinearSVC:
+    if kind == "logreg":
+        return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+    return LinearSVC(C=c, max_iter=20000, class_weight="balanced")
 
 
 def load_audio(path: Path) -> np.ndarray:
@@ -42,13 +50,13 @@ def load_audio(path: Path) -> np.ndarray:
     return x
 
 
-def loso(x: np.ndarray, y: np.ndarray, spk: np.ndarray, c: float) -> np.ndarray:
+def loso(x: np.ndarray, y: np.ndarray, spk: np.ndarray, kind: str, c: float) -> np.ndarray:
     """Out-of-fold decision values, one speaker held out at a time."""
     logits = np.zeros((len(y), len(np.unique(y))))
     for s in np.unique(spk):
         tr, te = spk != s, spk == s
         scaler = StandardScaler().fit(x[tr])
-        clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(scaler.transform(x[tr]), y[tr])
+        clf = make_model(kind, c).fit(scaler.transform(x[tr]), y[tr])
         logits[te] = clf.decision_function(scaler.transform(x[te]))
     return logits
 
@@ -74,22 +82,26 @@ def main() -> None:
         x = np.stack([feats(load_audio(args.data / r["path"])) for r in rows])
         np.save(cache, x)
     x = np.nan_to_num(x)
-    groups = {"absolute": slice(0, N_ABSOLUTE), "clip_relative": slice(N_ABSOLUTE, None),
-              "absolute+clip_relative": slice(0, None)}
+    e, r = N_ABSOLUTE, N_ABSOLUTE + N_RELATIVE
+    groups = {"egemaps": np.r_[0:e], "clip_relative": np.r_[e:r], "egemaps+clip_relative": np.r_[0:r],
+              "compare": np.r_[r:x.shape[1]], "compare+clip_relative": np.r_[e:x.shape[1]]}
+    candidates = [(g, "logreg", c) for g in ("egemaps", "clip_relative", "egemaps+clip_relative")
+                  for c in (0.01, 0.1, 1.0)]
+    candidates += [(g, "linear_svm", c) for g in ("compare", "compare+clip_relative") for c in (1e-3, 1e-2)]
     grid, best = [], None
-    for gname, cols in groups.items():
-        for c in (0.01, 0.1, 1.0):
-            logits = loso(x[:, cols], y, spk, c)
-            pred = logits.argmax(1)
-            row = {"features": gname, "C": c, "loso_uar": round(balanced_accuracy_score(y, pred), 4),
-                   "loso_accuracy": round(float((pred == y).mean()), 4),
-                   "loso_macro_f1": round(f1_score(y, pred, average="macro"), 4)}
-            per_speaker = {s: round(balanced_accuracy_score(y[spk == s], pred[spk == s]), 3) for s in np.unique(spk)}
-            row["per_speaker_uar"] = per_speaker
-            grid.append(row)
-            print(row, flush=True)
-            if best is None or row["loso_uar"] > best[0]["loso_uar"]:
-                best = (row, logits, cols)
+    for gname, kind, c in candidates:
+        cols = groups[gname]
+        logits = loso(x[:, cols], y, spk, kind, c)
+        pred = logits.argmax(1)
+        row = {"features": gname, "model": kind, "C": c, "loso_uar": round(balanced_accuracy_score(y, pred), 4),
+               "loso_accuracy": round(float((pred == y).mean()), 4),
+               "loso_macro_f1": round(f1_score(y, pred, average="macro"), 4)}
+        per_speaker = {s: round(balanced_accuracy_score(y[spk == s], pred[spk == s]), 3) for s in np.unique(spk)}
+        row["per_speaker_uar"] = per_speaker
+        grid.append(row)
+        print(row, flush=True)
+        if best is None or row["loso_uar"] > best[0]["loso_uar"]:
+            best = (row, logits, cols)
     assert best is not None
     chosen, logits, cols = best
     temperature = fit_temperature(logits, y)
@@ -99,7 +111,7 @@ def main() -> None:
     mask = np.zeros(x.shape[1], dtype=bool)
     mask[cols] = True
     scaler = StandardScaler().fit(x[:, mask])
-    clf = LogisticRegression(C=chosen["C"], max_iter=5000, class_weight="balanced").fit(scaler.transform(x[:, mask]), y)
+    clf = make_model(chosen["model"], chosen["C"]).fit(scaler.transform(x[:, mask]), y)
     weight = np.zeros((x.shape[1], len(labels)))
     weight[mask] = clf.coef_.T / scaler.scale_[:, None]  # fold the standardisation into the weights
     bias = clf.intercept_ - (scaler.mean_ / scaler.scale_) @ clf.coef_.T
@@ -107,10 +119,10 @@ def main() -> None:
               "loso_ece_before": round(ece_before, 4), "loso_ece_after": round(ece_after, 4),
               "speakers": sorted(set(spk.tolist())), "n": len(y), "train_s": round(time.perf_counter() - t0, 1)}
     LinearHead(weight, bias, tuple(labels), temperature,
-               {"features": "eGeMAPSv02 functionals (88) + clip-relative LLD descriptors (126)",
+               {"features": "eGeMAPSv02 functionals (88) + clip-relative LLD descriptors (126) + ComParE_2016 (6373)",
                 "used_features": chosen["features"], "dev": {k: v for k, v in chosen.items() if k != "per_speaker_uar"},
                 "loso_ece_before": report["loso_ece_before"], "loso_ece_after": report["loso_ece_after"]}
-               ).save(args.out / "egemaps_lr")
+               ).save(args.out / "voice_linear")
     (args.work / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k != "grid"}, indent=2), flush=True)
 

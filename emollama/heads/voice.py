@@ -1,11 +1,12 @@
-"""Trained voice-emotion head: eGeMAPS features, absolute and relative to the clip's own baseline.
+"""Trained voice-emotion head: eGeMAPS/ComParE features, absolute and relative to the clip's own baseline.
 
 Why two feature groups: a speaker's habitual pitch and loudness say little about emotion, but at
 inference there is only one clip and no speaker history. So besides the 88 standard eGeMAPS
 functionals (absolute, normalised with training-set statistics) every frame-level descriptor is
 also measured *relative to the clip itself* - minus the clip's median for spectral/voice-quality
 descriptors, and above the clip's quiet/low 10th percentile for loudness and pitch - which needs
-nothing but the clip. The classifier is a softmax regression whose standardisation is folded into
+nothing but the clip. ComParE-2016 functionals (6373) are offered to the selection too. The linear
+classifier (logistic regression or linear SVM, whichever wins) has its standardisation folded into
 its weights (:class:`~emollama.heads.text.LinearHead`), selected by leave-one-speaker-out on the
 EmoDB dev speakers (``scripts/train_voice.py``).
 
@@ -33,11 +34,13 @@ _LEVEL_LLDS = ("Loudness_sma3", "F0semitoneFrom27.5Hz_sma3nz")
 
 
 class VoiceFeatures:
-    """16 kHz mono float audio → one feature vector (absolute eGeMAPS + clip-relative descriptors)."""
+    """16 kHz mono float audio → one vector: eGeMAPS (88), clip-relative descriptors (126), ComParE (6373)."""
 
     def __init__(self) -> None:
         import opensmile
 
+        self._compare = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016,
+                                        feature_level=opensmile.FeatureLevel.Functionals)
         self._func = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                      feature_level=opensmile.FeatureLevel.Functionals)
         self._lld = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
@@ -47,7 +50,9 @@ class VoiceFeatures:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         absolute = self._func.process_signal(audio, SAMPLE_RATE).to_numpy(dtype=np.float64).reshape(-1)
         lld = self._lld.process_signal(audio, SAMPLE_RATE)
-        return np.concatenate([absolute, relative_descriptors(lld.to_numpy(dtype=np.float64), list(lld.columns))])
+        compare = self._compare.process_signal(audio, SAMPLE_RATE).to_numpy(dtype=np.float64).reshape(-1)
+        relative = relative_descriptors(lld.to_numpy(dtype=np.float64), list(lld.columns))
+        return np.nan_to_num(np.concatenate([absolute, relative, compare]))
 
 
 def relative_descriptors(lld: np.ndarray, columns: list[str]) -> np.ndarray:
@@ -74,10 +79,10 @@ def relative_descriptors(lld: np.ndarray, columns: list[str]) -> np.ndarray:
 class VoiceEmotionHead:
     """Create once; :meth:`analyze` gives calibrated class probabilities, arousal and valence for one clip."""
 
-    name = "voice head: eGeMAPS absolute + clip-relative, softmax regression (EmoDB), temperature-scaled"
+    name = "voice head: opensmile eGeMAPS/ComParE + clip-relative prosody, linear (EmoDB), temperature-scaled"
 
     def __init__(self) -> None:
-        self.head = LinearHead.load(VOICE_DIR / "egemaps_lr")
+        self.head = LinearHead.load(VOICE_DIR / "voice_linear")
         self.features = VoiceFeatures()
 
     def predict(self, audio: np.ndarray) -> np.ndarray:
