@@ -30,6 +30,9 @@ def annotate_command(
     llm_model: str | None = typer.Option(None, "--llm-model", help="Model name sent to an http:// server."),
     llm_timeout: float = typer.Option(60.0, "--llm-timeout", help="Seconds per LLM request."),
     llm_retries: int = typer.Option(2, "--llm-retries", help="Retries (with backoff) per LLM request."),
+    llm_vision: bool = typer.Option(False, "--llm-vision", help="Also send each peak frame (JPEG) to the --llm "
+                                    "server for a scene description; needs an http(s):// server whose model "
+                                    "reads images."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (each loads the models once)."),
     ray_address: str | None = typer.Option(None, "--ray-address",
                                            help="Run on Ray: 'auto', ray://host:port, or 'local'."),
@@ -44,7 +47,7 @@ def annotate_command(
     from emollama.merr.inputs import apply_labels, apply_subtitles, discover, read_labels, read_subtitles
     from emollama.merr.record import read_errors, read_records
     from emollama.merr.report import write_report
-    from emollama.merr.runner import RunConfig, plan_run, run_annotation
+    from emollama.merr.runner import RunConfig, check_vision, plan_run, run_annotation
 
     get_label_set(label_set)
     if workers < 1:
@@ -62,14 +65,17 @@ def annotate_command(
     if llm is not None:
         spec = LLMSpec(llm, llm_model, os.environ.get("EMOLLAMA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
                        timeout_s=llm_timeout, max_retries=llm_retries, cache_dir=str(out / ".llm_cache"))
+    config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
+                                               fine_for_dropped=fine_dropped), llm=spec, asr=not no_asr,
+                       vision=llm_vision)
+    check_vision(config)
+    if spec is not None:
         from emollama.llm.factory import make_backend
 
         make_backend(spec)  # fail on a bad spec before any perception model loads
-    config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
-                                               fine_for_dropped=fine_dropped), llm=spec, asr=not no_asr)
     plan = plan_run(items, out, config)
     console.print(f"{len(items)} clips; {len(plan.finished)} already annotated in {out}; {len(plan.todo)} to do"
-                  + (f"; {len(plan.fine_retry)} fine annotations to retry" if plan.fine_retry else ""))
+                  + (f"; {len(plan.fine_retry)} with a failed LLM step to retry" if plan.fine_retry else ""))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
@@ -79,8 +85,12 @@ def annotate_command(
             kind, name, payload = event
             if kind == "error":
                 progress.console.print(f"[red]failed[/] {name}: {payload}")
-            elif kind == "done" and payload.fine.status in ("filtered", "llm_error"):
-                progress.console.print(f"[yellow]fine {payload.fine.status}[/] {name}: {payload.fine.reason}")
+            elif kind == "done":
+                if payload.fine.status in ("filtered", "llm_error"):
+                    progress.console.print(f"[yellow]fine {payload.fine.status}[/] {name}: {payload.fine.reason}")
+                vd = payload.coarse.visual_description
+                if vd is not None and vd.status in ("filtered", "llm_error"):
+                    progress.console.print(f"[yellow]vision {vd.status}[/] {name}: {vd.reason}")
             progress.update(task, description="annotating")
             progress.advance(task)
 

@@ -1,10 +1,13 @@
 """A content-addressed on-disk cache in front of any :class:`ChatBackend`.
 
 The key is a SHA-256 of everything that decides the answer (model, messages, temperature,
-max_tokens), so a changed prompt can never be served a stale reply. Only successful replies are
-written: a failure raises and leaves no file, so the next run asks again instead of replaying an
-error forever. Each entry is a readable JSON file holding the request and the raw reply, which is
-what makes a judged run auditable and re-scorable offline.
+max_tokens), so a changed prompt can never be served a stale reply. An inline image enters the key
+through the SHA-256 of its decoded bytes (and its MIME type): a different picture is a different
+request, while the same picture re-encoded to other base64 text is not. Cache files store that
+digest in place of the base64 payload, so a cache of vision requests stays small and readable.
+Only successful replies are written: a failure raises and leaves no file, so the next run asks
+again instead of replaying an error forever. Each entry is a readable JSON file holding the
+request and the raw reply, which is what makes a judged run auditable and re-scorable offline.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emollama.llm.backend import ChatBackend, ChatMessage, ChatReply, LLMError
+from emollama.llm.backend import ChatBackend, ChatMessage, ChatReply, LLMError, decode_data_url
 
 CACHE_FORMAT = "emollama.llm-cache/1"
 
@@ -26,12 +29,38 @@ class CacheMissError(LLMError):
     """``offline=True`` was asked for and the cache has no reply for this request."""
 
 
+def _canonical_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part with any inline image replaced by its MIME type, byte count and SHA-256."""
+    if part.get("type") != "image_url":
+        return dict(part)
+    image = dict(part.get("image_url") or {})
+    decoded = decode_data_url(str(image.get("url", "")))
+    if decoded is not None:
+        mime, data = decoded
+        image["url"] = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        image["mime"] = mime
+        image["bytes"] = len(data)
+    return {**part, "image_url": image}
+
+
+def canonical_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Messages as they enter the key and the cache file (plain strings stay plain strings, so
+    the keys of text-only requests are the same as before images were supported)."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if not isinstance(content, str):
+            content = [_canonical_part(dict(p)) for p in content]  # type: ignore[misc]
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
 def request_key(model: str, messages: Sequence[ChatMessage], temperature: float, max_tokens: int) -> str:
     """Stable hex digest of a request (key order and whitespace in the JSON cannot change it)."""
     canonical = json.dumps(
         {
             "model": model,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "messages": canonical_messages(messages),
             "temperature": float(temperature),
             "max_tokens": int(max_tokens),
         },
@@ -104,7 +133,7 @@ class CachedBackend:
                 "key": key,
                 "request": {
                     "model": self.model,
-                    "messages": [dict(m) for m in messages],
+                    "messages": canonical_messages(messages),
                     "temperature": temperature,
                     "max_tokens": max_tokens,
                 },

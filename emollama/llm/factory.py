@@ -16,6 +16,8 @@ from emollama.llm.cache import CachedBackend
 
 @dataclass(frozen=True)
 class LLMSpec:
+    """What ``--llm`` and its options name: ``target`` (URL, ``.gguf`` path or folder) and how to call it."""
+
     target: str
     model: str | None = None
     api_key: str | None = None
@@ -31,6 +33,15 @@ class LLMSpec:
         if self.target.lower().endswith(".gguf"):
             return "gguf"
         return "transformers"
+
+    @property
+    def accepts_images(self) -> bool:
+        """Whether this kind of backend can pass an image to the model at all.
+
+        Only the HTTP backend forwards image parts; whether the *served model* reads them is
+        something only the server knows, hence the explicit opt-in (``--llm-vision``).
+        """
+        return self.kind == "http"
 
 
 def make_backend(spec: LLMSpec) -> ChatBackend:

@@ -2,7 +2,9 @@
 
 ``llama_cpp`` is imported only when this backend is built, so emollama installs and runs without
 it; a missing package is a :class:`~emollama.errors.ModelUnavailableError` telling the user what
-to install. Generation is serialised with a lock: one ``Llama`` object is not thread-safe.
+to install. Generation is serialised with a lock: one ``Llama`` object is not thread-safe. Images
+are refused (:func:`~emollama.llm.backend.message_text`): a plain GGUF chat model has no vision
+encoder; serve a multimodal model over HTTP instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from emollama.errors import ModelUnavailableError
-from emollama.llm.backend import ChatMessage, ChatReply, LLMReplyError, LLMRequestError
+from emollama.llm.backend import ChatMessage, ChatReply, LLMReplyError, LLMRequestError, message_text
 
 
 class LlamaCppBackend:
@@ -41,9 +43,10 @@ class LlamaCppBackend:
 
     def complete(self, messages: Sequence[ChatMessage], *, temperature: float = 0.0,
                  max_tokens: int = 512) -> ChatReply:
+        plain = [{"role": m["role"], "content": message_text(m, f"llama.cpp model {self._model}")} for m in messages]
         try:
             with self._lock:
-                out = self._llama.create_chat_completion(messages=[dict(m) for m in messages],
+                out = self._llama.create_chat_completion(messages=plain,
                                                          temperature=temperature, max_tokens=max_tokens)
         except (RuntimeError, ValueError) as exc:
             raise LLMRequestError(f"llama.cpp generation failed: {exc}") from exc

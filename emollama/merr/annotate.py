@@ -3,6 +3,9 @@
 Perception runs once per clip through :meth:`emollama.api.Analyzer.perceive`; the clues-tier
 label and scores are then computed from that same perception (the steps of
 :meth:`Analyzer.analyze`, reused rather than re-run, so the face is not tracked twice).
+With a :class:`~emollama.merr.vision.VisionDescriber` the already-decoded peak frame is also shown
+to a vision model; its description goes beside the measured one and, when it passes the filter,
+into the caption (MERR's caption carries a model-written scene description).
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from emollama.merr.record import (
     PeakInfo,
     SubtitleInfo,
     ToneInfo,
+    VisualDescription,
 )
 from emollama.merr.tone import choose_tone
+from emollama.merr.vision import VisionDescriber, frame_at
 from emollama.merr.visual import describe_objective
 
 
@@ -52,10 +57,14 @@ def _classify(analyzer: Analyzer, p: Perception, label_set: str) -> tuple[str | 
     return result.label, result.scores, result.reasoning
 
 
-def _peak_frame(p: Perception) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None]:
-    """Decode the peak frame again (or the first frame without a face) for the objective description."""
+def _peak_frame(p: Perception) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None, float | None]:
+    """Decode the peak frame again (or the first frame without a face) for the objective description.
+
+    Returns ``(rgb, face box, frame time)``; the time lets a failed vision request be retried later
+    on the same frame without running perception again.
+    """
     if not p.media.has_video:
-        return None, None
+        return None, None, None
     peak = p.clues.face.peak
     want = peak.index if peak is not None else 0
     box = None
@@ -63,8 +72,15 @@ def _peak_frame(p: Perception) -> tuple[np.ndarray | None, tuple[float, float, f
         box = next((o.box for o in p.scan.main.observations if o.frame_index == want), None)
     for frame in p.reader.frames(p.fps):
         if frame.index == want:
-            return frame.rgb, box
-    return None, box
+            return frame.rgb, box, frame.time_s
+    return None, box, None
+
+
+def scene_text(visual_objective: dict, vision: VisualDescription | None) -> str:
+    """The scene sentence(s) for the caption: the vision model's when it passed the filter, else the measured."""
+    if vision is not None and vision.status == "ok" and vision.text:
+        return vision.text
+    return str(visual_objective.get("text", ""))
 
 
 def caption_for(visual_objective: str, visual_expression: str, tone: str | None, subtitle: str) -> str:
@@ -77,7 +93,7 @@ def caption_for(visual_objective: str, visual_expression: str, tone: str | None,
 
 
 def annotate_clip(analyzer: Analyzer, item: ClipItem, options: AnnotateOptions,
-                  fine_writer: FineWriter | None = None) -> MerrRecord:
+                  fine_writer: FineWriter | None = None, *, describer: VisionDescriber | None = None) -> MerrRecord:
     """Perceive, describe, filter and (for kept clips) write the fine paragraph for one clip."""
     t0 = time.perf_counter()
     p = analyzer.perceive(item.path, subtitle=item.subtitle)
@@ -108,14 +124,20 @@ def annotate_clip(analyzer: Analyzer, item: ClipItem, options: AnnotateOptions,
     else:
         visual_expression = "no visible face"
     tone = choose_tone(voice, words)
-    frame, box = _peak_frame(p)
+    frame, box, frame_time = _peak_frame(p)
     objective = describe_objective(faces=face.max_faces_in_frame, frame=frame, box=box, pose=face.head_pose_deg)
     subtitle = SubtitleInfo(text=words.text or "", source=words.source, language=words.language)
-    caption = caption_for(objective.text, visual_expression, tone.word, subtitle.text)
     decision = check_consistency(label.value, face.peak.au if face.peak else None, face_status=face.status,
                                  corner_asymmetry=p.face.corner_asymmetry, au_threshold=options.au_threshold,
                                  min_strength=options.min_strength)
     t_describe = time.perf_counter() - t
+    vision = None
+    timings: dict[str, float] = {}
+    if describer is not None:
+        t = time.perf_counter()
+        vision = describer.describe(frame, frame_time)
+        timings["vision_s"] = round(time.perf_counter() - t, 3)
+    caption = caption_for(scene_text(objective.to_dict(), vision), visual_expression, tone.word, subtitle.text)
 
     record = MerrRecord(
         emollama_version=_version(), name=item.name, path=str(item.path), duration_s=p.media.duration_s,
@@ -126,12 +148,13 @@ def annotate_clip(analyzer: Analyzer, item: ClipItem, options: AnnotateOptions,
         coarse=Coarse(peak=peak, active_aus=actives, visual_expression=visual_expression,
                       audio_tone=ToneInfo(word=tone.word, evidence=tone.evidence),
                       audio_description="; ".join(describe_voice(voice)) if voice.status == "ok" else "",
-                      subtitle=subtitle, visual_objective=objective.to_dict(), caption=caption),
+                      subtitle=subtitle, visual_objective=objective.to_dict(), visual_description=vision,
+                      caption=caption),
         filter=FilterInfo(**decision.to_dict()),
         fine=Fine(status="skipped", source="none", reason="not written yet"),
         clues_reasoning=clues_reasoning,
         timings_s={"perception_s": round(t_perceive, 3), "describe_and_filter_s": round(t_describe, 3),
-                   **{k: round(v, 3) for k, v in p.timings.items()}},
+                   **timings, **{k: round(v, 3) for k, v in p.timings.items()}},
         warnings=list(p.warnings),
     )
     return write_fine(record, fine_writer or TemplateFineWriter(), options)
@@ -147,3 +170,23 @@ def write_fine(record: MerrRecord, writer: FineWriter, options: AnnotateOptions)
     timings = {**record.timings_s, "fine_s": round(time.perf_counter() - t, 3)}
     return record.model_copy(update={"fine": fine, "timings_s": timings})
 
+
+
+def retry_vision(record: MerrRecord, describer: VisionDescriber, fps: float) -> MerrRecord:
+    """Redo a failed vision description from the saved record (the frame is decoded again, perception is not).
+
+    The caption is rebuilt, since it carries the scene text. The caller redoes the fine step
+    afterwards when the description changed, because the fine prompt includes it.
+    """
+    previous = record.coarse.visual_description
+    t = time.perf_counter()
+    time_s = previous.frame_time_s if previous is not None and previous.frame_time_s is not None else (
+        record.coarse.peak.time_s if record.coarse.peak is not None else None)
+    frame, frame_time = frame_at(record.path, time_s, fps)
+    vision = describer.describe(frame, frame_time, previous=previous)
+    c = record.coarse
+    caption = caption_for(scene_text(c.visual_objective, vision), c.visual_expression, c.audio_tone.word,
+                          c.subtitle.text)
+    coarse = c.model_copy(update={"visual_description": vision, "caption": caption})
+    timings = {**record.timings_s, "vision_s": round(time.perf_counter() - t, 3)}
+    return record.model_copy(update={"coarse": coarse, "timings_s": timings})

@@ -70,6 +70,26 @@ def clue_vocabulary(record: MerrRecord) -> set[str]:
     return vocab
 
 
+def degeneracy(text: str) -> str | None:
+    """Why ``text`` looks like a model stuck in a loop (``None`` when it does not).
+
+    One word filling a quarter of a long text, a 4-word phrase said three times, or a sentence
+    repeated: the usual failure shapes of small or badly prompted models. Shared by the fine and
+    the vision-description filters.
+    """
+    words = _words(text)
+    counts = Counter(w for w in words if len(w) > 3)
+    if len(words) >= 40 and counts and counts.most_common(1)[0][1] >= 0.25 * len(words):
+        return f"the word {counts.most_common(1)[0][0]!r} fills a quarter of the text"
+    grams = Counter(tuple(words[i:i + 4]) for i in range(len(words) - 3))
+    if grams and grams.most_common(1)[0][1] >= 3:
+        return f"the phrase {' '.join(grams.most_common(1)[0][0])!r} repeats"
+    sentences = [s.strip().lower() for s in re.split(r"[.!?]+", text) if len(s.split()) >= 4]
+    if len(sentences) != len(set(sentences)):
+        return "a sentence is repeated"
+    return None
+
+
 def check_reasoning(text: str | None, record: MerrRecord) -> tuple[bool, str, str | None]:
     """Filter an LLM paragraph: ``(ok, code, reason)``.
 
@@ -89,15 +109,9 @@ def check_reasoning(text: str | None, record: MerrRecord) -> tuple[bool, str, st
     words = _words(text)
     if len(words) < 12:
         return False, "too_short", f"only {len(words)} words"
-    counts = Counter(w for w in words if len(w) > 3)
-    if len(words) >= 40 and counts and counts.most_common(1)[0][1] >= 0.25 * len(words):
-        return False, "degenerate", f"the word {counts.most_common(1)[0][0]!r} fills a quarter of the text"
-    grams = Counter(tuple(words[i:i + 4]) for i in range(len(words) - 3))
-    if grams and grams.most_common(1)[0][1] >= 3:
-        return False, "degenerate", f"the phrase {' '.join(grams.most_common(1)[0][0])!r} repeats"
-    sentences = [s.strip().lower() for s in re.split(r"[.!?]+", text) if len(s.split()) >= 4]
-    if len(sentences) != len(set(sentences)):
-        return False, "degenerate", "a sentence is repeated"
+    why = degeneracy(text)
+    if why is not None:
+        return False, "degenerate", why
     parsed = parse_label(text, _ALL_LABELS)
     if parsed.status == "ok" and parsed.label != label:
         return False, "contradicts_label", f"the paragraph concludes {parsed.label!r}, the label is {label!r}"
@@ -119,6 +133,9 @@ def clue_text(record: MerrRecord) -> str:
     else:
         lines.append("Face: not visible, no facial action units.")
     lines.append(f"Visual scene (measured): {c.visual_objective.get('text', '')}")
+    vd = c.visual_description
+    if vd is not None and vd.status == "ok" and vd.text:
+        lines.append(f"Visual scene (described by a vision model from the most expressive frame): {vd.text}")
     if c.audio_tone.word:
         lines.append(f"Tone of voice: {c.audio_tone.word} ({c.audio_tone.evidence}).")
     else:

@@ -54,6 +54,24 @@ class SubtitleInfo(_M):
     language: str | None = None
 
 
+class VisualDescription(_M):
+    """A vision model's description of the peak frame, kept beside the measured one, never instead of it.
+
+    Like :class:`Fine`, only ``status == "ok"`` carries text; a filtered reply or a failed request
+    keeps the reason, and ``llm_error`` is retried by the next run.
+    """
+
+    status: Literal["ok", "filtered", "llm_error", "skipped"]
+    source: Literal["llm", "none"]
+    text: str | None = None
+    model: str | None = Field(None, description="the model name the server reported")
+    reason: str | None = Field(None, description="why filtered / skipped / failed")
+    attempts: int = 0
+    frame_time_s: float | None = Field(None, description="time of the frame that was shown to the model")
+    image_size: list[int] | None = Field(None, description="[width, height] of the JPEG sent")
+    image_bytes: int | None = None
+
+
 class Coarse(_M):
     peak: PeakInfo | None
     active_aus: list[ActiveAU]
@@ -61,7 +79,9 @@ class Coarse(_M):
     audio_tone: ToneInfo
     audio_description: str
     subtitle: SubtitleInfo
-    visual_objective: dict
+    visual_objective: dict = Field(description="the measured (offline) description, always present")
+    visual_description: VisualDescription | None = Field(
+        None, description="a vision LLM's description of the peak frame (only with --llm-vision)")
     caption: str
 
 

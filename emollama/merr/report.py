@@ -13,8 +13,8 @@ from typing import Any
 
 from emollama.merr.record import MerrRecord, atomic_write_text
 
-STAGES = ("decode_and_face_s", "audio_decode_s", "voice_s", "asr_s", "text_s", "describe_and_filter_s", "fine_s",
-          "perception_s")
+STAGES = ("decode_and_face_s", "audio_decode_s", "voice_s", "asr_s", "text_s", "describe_and_filter_s", "vision_s",
+          "fine_s", "perception_s")
 
 
 def summarize(records: list[MerrRecord], errors: list[dict], stats: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -27,7 +27,8 @@ def summarize(records: list[MerrRecord], errors: list[dict], stats: dict[str, An
     timings = {s: round(mean(r.timings_s[s] for r in records if s in r.timings_s), 3)
                for s in STAGES if any(s in r.timings_s for r in records)}
     total_clip_s = [r.timings_s.get("perception_s", 0.0) + r.timings_s.get("describe_and_filter_s", 0.0)
-                    + r.timings_s.get("fine_s", 0.0) for r in records]
+                    + r.timings_s.get("vision_s", 0.0) + r.timings_s.get("fine_s", 0.0) for r in records]
+    described = [r.coarse.visual_description for r in records if r.coarse.visual_description is not None]
     out: dict[str, Any] = {
         "clips": len(records) + len(errors), "annotated": len(records), "failed": len(errors),
         "kept": len(kept), "dropped": len(records) - len(kept),
@@ -43,6 +44,11 @@ def summarize(records: list[MerrRecord], errors: list[dict], stats: dict[str, An
         "mean_stage_s": timings,
         "mean_clip_s": round(mean(total_clip_s), 3) if total_clip_s else None,
         "tones": dict(Counter(r.coarse.audio_tone.word or "none" for r in records).most_common()),
+        # Only runs with --llm-vision have descriptions; the status/reason counts show at a glance
+        # whether the endpoint really reads images (many no_image filters mean it does not).
+        "vision_status": dict(Counter(d.status for d in described)),
+        "vision_reasons": dict(Counter((d.reason or "").split(":")[0] for d in described
+                                       if d.status in ("filtered", "llm_error"))),
     }
     if stats:
         out["run"] = stats
@@ -78,9 +84,15 @@ def render_markdown(summary: dict[str, Any], records: list[MerrRecord], errors: 
     if s["fine_reasons"]:
         parts += ["Filtered or failed fine annotations by reason:", "",
                   _table(("reason", "clips"), list(s["fine_reasons"].items())), ""]
+    if s.get("vision_status"):
+        parts += ["## Vision descriptions of the peak frame", "",
+                  _table(("status", "clips"), list(s["vision_status"].items())), ""]
+        if s["vision_reasons"]:
+            parts += ["Filtered or failed descriptions by reason:", "",
+                      _table(("reason", "clips"), list(s["vision_reasons"].items())), ""]
     parts += ["## Mean time per clip and stage (seconds)", "",
               _table(("stage", "mean s"), list(s["mean_stage_s"].items())), "",
-              f"Mean time per clip (perception + description + fine): {s['mean_clip_s']} s", "",
+              f"Mean time per clip (perception + description + vision + fine): {s['mean_clip_s']} s", "",
               "## Clips", "", _table(("clip", "label", "source", "kept", "reason", "fine"),
                                      [(r.name, r.label.value, r.label.source, "yes" if r.filter.kept else "no",
                                        r.filter.reason.replace("|", "/"), f"{r.fine.status}/{r.fine.source}")

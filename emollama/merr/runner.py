@@ -2,7 +2,8 @@
 
 Resume rule: a clip is finished when ``OUT/clips/<name>.json`` exists and validates. Failed clips
 are written to ``OUT/errors/`` instead, so a rerun retries them; a record whose LLM call failed
-(``fine.status == "llm_error"``) is finished for perception and gets only its fine step redone.
+(``fine.status == "llm_error"``, or with ``vision`` its ``visual_description.status``) is finished
+for perception and gets only its LLM steps redone.
 
 Parallelism reuses existing engines: :class:`concurrent.futures.ProcessPoolExecutor` (each
 worker loads the perception models once, in its initializer) and Ray actors (each actor loads
@@ -21,10 +22,11 @@ from typing import Any
 
 from emollama.errors import EmollamaError, InputError
 from emollama.llm.factory import LLMSpec, make_backend
-from emollama.merr.annotate import AnnotateOptions, annotate_clip, write_fine
+from emollama.merr.annotate import AnnotateOptions, annotate_clip, retry_vision, write_fine
 from emollama.merr.fine import FineWriter, LLMFineWriter, TemplateFineWriter
 from emollama.merr.inputs import ClipItem
 from emollama.merr.record import MerrRecord, clip_path, read_record, write_error, write_record
+from emollama.merr.vision import VisionDescriber
 
 #: (kind, name, payload): kind is "done" (payload = record), "error" (payload = message) or "fine_retry".
 Event = tuple[str, str, Any]
@@ -32,21 +34,48 @@ Event = tuple[str, str, Any]
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Everything a worker needs to annotate a clip; plain values, so it pickles to processes and Ray.
+
+    ``vision`` sends each peak frame to the ``llm`` backend for a scene description; it needs an
+    ``http(s)://`` backend (:attr:`LLMSpec.accepts_images`) serving a model that reads images.
+    """
+
     options: AnnotateOptions = field(default_factory=AnnotateOptions)
     llm: LLMSpec | None = None
     asr: bool = True
     fps: float | None = None
+    vision: bool = False
 
 
 @dataclass
 class Plan:
     todo: list[ClipItem]
     finished: list[str]
+    #: finished records whose fine step (or, with ``vision``, vision description) failed: LLM steps only.
     fine_retry: list[MerrRecord]
 
 
+def check_vision(config: RunConfig) -> None:
+    """Refuse ``vision`` without a backend that can carry images, before any model loads."""
+    if not config.vision:
+        return
+    if config.llm is None:
+        raise InputError("--llm-vision needs --llm (an OpenAI-compatible server running a vision model)")
+    if not config.llm.accepts_images:
+        raise InputError(f"--llm-vision needs an http(s):// server; a {config.llm.kind} backend reads text only")
+
+
+def make_llm_steps(config: RunConfig) -> tuple[FineWriter, VisionDescriber | None]:
+    """The fine writer and the optional vision describer, sharing one backend (one cache, one connection cap)."""
+    check_vision(config)
+    if config.llm is None:
+        return TemplateFineWriter(), None
+    backend = make_backend(config.llm)
+    return LLMFineWriter(backend), VisionDescriber(backend) if config.vision else None
+
+
 def make_writer(config: RunConfig) -> FineWriter:
-    return LLMFineWriter(make_backend(config.llm)) if config.llm is not None else TemplateFineWriter()
+    return make_llm_steps(config)[0]
 
 
 def make_analyzer(config: RunConfig):  # noqa: ANN201 (Analyzer is imported lazily: it loads heavy modules)
@@ -71,14 +100,44 @@ def plan_run(items: list[ClipItem], out: Path, config: RunConfig) -> Plan:
             todo.append(item)
             continue
         finished.append(item.name)
-        if config.llm is not None and record.fine.status == "llm_error":
+        if config.llm is not None and (record.fine.status == "llm_error" or _vision_failed(record, config)):
             retry.append(record)
     return Plan(todo, finished, retry)
 
 
-def _one(analyzer: Any, item: ClipItem, config: RunConfig, writer: FineWriter) -> tuple[str, str, Any]:
+def _vision_failed(record: MerrRecord, config: RunConfig) -> bool:
+    vd = record.coarse.visual_description
+    return config.vision and vd is not None and vd.status == "llm_error"
+
+
+def retry_llm_steps(record: MerrRecord, config: RunConfig, writer: FineWriter,
+                    describer: VisionDescriber | None) -> tuple[MerrRecord, bool]:
+    """Redo the failed LLM steps of a finished record; returns it and whether the vision step was redone.
+
+    A new vision description changes the fine prompt, so the fine step is redone after it too.
+    """
+    vision_redone = False
+    if describer is not None and _vision_failed(record, config):
+        from emollama.media.decode import DEFAULT_FPS
+
+        try:
+            record = retry_vision(record, describer, config.fps or DEFAULT_FPS)
+            vision_redone = True
+        except EmollamaError as exc:  # the clip cannot be decoded any more: keep the saved record as it is
+            vd = record.coarse.visual_description
+            assert vd is not None
+            coarse = record.coarse.model_copy(update={"visual_description": vd.model_copy(
+                update={"reason": f"{vd.reason}; retry could not decode the frame: {exc}"})})
+            record = record.model_copy(update={"coarse": coarse})
+    if record.fine.status == "llm_error" or vision_redone:
+        record = write_fine(record, writer, config.options)
+    return record, vision_redone
+
+
+def _one(analyzer: Any, item: ClipItem, config: RunConfig, writer: FineWriter,
+         describer: VisionDescriber | None = None) -> tuple[str, str, Any]:
     try:
-        record = annotate_clip(analyzer, item, config.options, writer)
+        record = annotate_clip(analyzer, item, config.options, writer, describer=describer)
     except EmollamaError as exc:
         return "error", item.name, str(exc)
     return "done", item.name, record.model_dump(mode="json")
@@ -90,19 +149,19 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(config: RunConfig) -> None:
     _WORKER["analyzer"] = make_analyzer(config)
-    _WORKER["writer"] = make_writer(config)
+    _WORKER["writer"], _WORKER["describer"] = make_llm_steps(config)
     _WORKER["config"] = config
 
 
 def _worker_run(item: ClipItem) -> tuple[str, str, Any]:
-    return _one(_WORKER["analyzer"], item, _WORKER["config"], _WORKER["writer"])
+    return _one(_WORKER["analyzer"], item, _WORKER["config"], _WORKER["writer"], _WORKER["describer"])
 
 
 def _serial(items: list[ClipItem], config: RunConfig, analyzer: Any) -> Iterator[tuple[str, str, Any]]:
     analyzer = analyzer if analyzer is not None else make_analyzer(config)
-    writer = make_writer(config)
+    writer, describer = make_llm_steps(config)
     for item in items:
-        yield _one(analyzer, item, config, writer)
+        yield _one(analyzer, item, config, writer, describer)
 
 
 def _processes(items: list[ClipItem], config: RunConfig, workers: int) -> Iterator[tuple[str, str, Any]]:
@@ -155,19 +214,23 @@ def run_annotation(items: list[ClipItem], out: Path, config: RunConfig, *, worke
 
     Returns run statistics (counts and wall time) for the report.
     """
+    check_vision(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_run(items, out, config)
     notify = on_event or (lambda _e: None)
     started = time.perf_counter()
     stats: dict[str, Any] = {"clips": len(items), "already_done": len(plan.finished), "to_do": len(plan.todo),
-                             "annotated": 0, "failed": 0, "fine_retried": 0, "workers": workers,
+                             "annotated": 0, "failed": 0, "fine_retried": 0, "vision_retried": 0, "workers": workers,
                              "ray_address": ray_address}
     if plan.fine_retry:
-        writer = make_writer(config)
+        writer, describer = make_llm_steps(config)
         for record in plan.fine_retry:
-            write_record(out, write_fine(record, writer, config.options))
-            stats["fine_retried"] += 1
+            fine_failed = record.fine.status == "llm_error"
+            record, vision_redone = retry_llm_steps(record, config, writer, describer)
+            write_record(out, record)
+            stats["fine_retried"] += int(fine_failed or vision_redone)
+            stats["vision_retried"] += int(vision_redone)
             notify(("fine_retry", record.name, None))
     if plan.todo:
         if ray_address:

@@ -53,11 +53,11 @@ def test_resume_after_crash_mid_run(analyzer, tiny_clips, tmp_path, monkeypatch)
     real = runner.annotate_clip
     calls: list[str] = []
 
-    def crash_on_b(an, item, options, writer):  # noqa: ANN001, ANN202
+    def crash_on_b(an, item, options, writer, **kwargs):  # noqa: ANN001, ANN003, ANN202
         calls.append(item.name)
         if item.name == "b":
             raise KeyboardInterrupt  # the process dies mid-run
-        return real(an, item, options, writer)
+        return real(an, item, options, writer, **kwargs)
 
     monkeypatch.setattr(runner, "annotate_clip", crash_on_b)
     with pytest.raises(KeyboardInterrupt):
