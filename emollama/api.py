@@ -79,13 +79,17 @@ class Analyzer:
         self.max_duration_s = max_duration_s
         self.label_set = label_set
         t0 = time.perf_counter()
+        from emollama.heads.face import load_expression_model
+        from emollama.heads.pipeline import HeadedText, HeadedVoice
         from emollama.perception.face import FaceAnalyzer
         from emollama.perception.text_emotion import TextEmotion
         from emollama.perception.voice import VoiceAnalyzer
 
-        self.face = FaceAnalyzer()
-        self.voice = VoiceAnalyzer()
-        self.text = TextEmotion()
+        # The trained heads (emollama/heads, docs/heads.md) are the default; the wrappers keep the
+        # clue-producing components and add the heads' calibrated probabilities.
+        self.face = FaceAnalyzer(expression=load_expression_model())
+        self.voice = HeadedVoice(VoiceAnalyzer())
+        self.text = HeadedText(TextEmotion())
         self.asr = None
         if asr:
             from emollama.perception.speech_to_text import SpeechRecognizer
@@ -199,8 +203,7 @@ class Analyzer:
                           asr_confidence=conf, cues=cues, polarity=polarity)
         return clue, probs
 
-    @staticmethod
-    def _evidence(face: FaceSummary, voice: VoiceClues, words: WordsClues,
+    def _evidence(self, face: FaceSummary, voice: VoiceClues, words: WordsClues,
                   text_probs: dict[str, float]) -> list[ModalityEvidence]:
         from emollama.perception.voice import voice_label_scores
 
@@ -208,19 +211,25 @@ class Analyzer:
         fc: FaceClues = face.clues
         if fc.status == "ok" and face.expression_probs:
             rel = face_reliability(fc.coverage, fc.mean_detection_confidence)
-            out.append(ModalityEvidence("face", face.expression_probs, rel, "fer2013 mini-Xception"))
+            out.append(ModalityEvidence("face", face.expression_probs, rel, self.face.expression.name))
             if fc.peak is not None:
                 au_rel = rel * (1.0 if fc.baseline == "own_least_expressive" else 0.5)
                 out.append(ModalityEvidence("action_units", au_emotion_scores(fc.peak.au, face.corner_asymmetry),
                                             au_rel, "AU prototype rules at the peak frame"))
-        if voice.status == "ok" and voice.arousal is not None:
+        head_out = self.voice.result_for(voice) if hasattr(self.voice, "result_for") else None
+        if voice.status == "ok" and head_out is not None:
+            probs, arousal, valence = head_out
+            out.append(ModalityEvidence("voice", probs,
+                                        voice_reliability(voice.speech_duration_s, voice.vad_confidence),
+                                        f"voice head (EmoDB); arousal {arousal:+.2f}, valence {valence:+.2f}"))
+        elif voice.status == "ok" and voice.arousal is not None:
             out.append(ModalityEvidence("voice", voice_label_scores(voice.arousal),
                                         voice_reliability(voice.speech_duration_s, voice.vad_confidence),
                                         "arousal from prosody"))
         if words.status == "ok" and text_probs:
             out.append(ModalityEvidence("words", text_probs,
                                         words_reliability(words.source, words.text, words.asr_confidence),
-                                        "e5 prototypes + emotion words"))
+                                        "text head (GoEmotions+MELD) + emotion words"))
         return out
 
 

@@ -150,16 +150,19 @@ class _TextPredictor:
         return self.head.predict([source])[0]
 
 
-class _ClipPredictor:
-    def __init__(self, label_set: str) -> None:
-        from emollama.api import Analyzer
+class ClipPredictor:
+    def __init__(self, label_set: str, analyzer: Any = None) -> None:
+        if analyzer is None:
+            from emollama.api import Analyzer
 
-        self.analyzer = Analyzer(label_set=label_set)
+            analyzer = Analyzer(label_set=label_set)
+        self.analyzer = analyzer
+        self.label_set = label_set
         self.name = "emollama analyze (clues tier)"
         self.classes = get_label_set(label_set).labels
 
     def __call__(self, source: Path) -> np.ndarray:
-        result = self.analyzer.analyze(source)
+        result = self.analyzer.analyze(source, label_set=self.label_set)
         if result.label is None:
             raise EvaluationInputError("; ".join(result.warnings) or "no label")
         return np.array([result.scores[y] for y in self.classes])
@@ -173,7 +176,7 @@ def make_predictor(kind: str, label_set: str | None) -> Any:
     if kind == "text":
         return _TextPredictor()
     if kind == "clip":
-        return _ClipPredictor(label_set or "merr9")
+        return ClipPredictor(label_set or "merr9")
     raise EvaluationInputError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 

