@@ -70,7 +70,7 @@ def train_head(encoder: str, xtr: np.ndarray, ytr: np.ndarray, dev: dict[str, tu
     best = None
     grid = []
     for cw in (None, "balanced"):
-        for c in (0.5, 2.0, 8.0):
+        for c in (0.5, 2.0, 8.0, 32.0, 128.0):
             t0 = time.perf_counter()
             clf = LogisticRegression(C=c, class_weight=cw, max_iter=2000)
             clf.fit(xtr, ytr)

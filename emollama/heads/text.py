@@ -121,10 +121,15 @@ class TextEmotionHead:
 
     @staticmethod
     def is_english(text: str, language: str | None) -> bool:
-        """Whisper's language when known, else ASCII-only text is taken as English."""
+        """Whisper's language when known; else text whose letters are ≥ 95 % ASCII counts as English.
+
+        Unknown-language German or French also passes as English this way; callers that know the
+        language should pass it.
+        """
         if language:
             return language.lower().startswith("en")
-        return text.isascii()
+        letters = [ch for ch in text if ch.isalpha()]
+        return not letters or sum(ch.isascii() for ch in letters) / len(letters) >= 0.95
 
     def predict(self, texts: list[str], language: str | None = None) -> np.ndarray:
         """(N, K) calibrated probabilities in the order of ``self.english.labels`` (both heads share it)."""

@@ -28,6 +28,7 @@ def test_clear_sentences(head: TextEmotionHead, text: str, language: str | None,
 
 def test_language_routing():
     assert TextEmotionHead.is_english("plain ascii words", None)
+    assert TextEmotionHead.is_english("I don’t know what you’re talking about", None)
     assert not TextEmotionHead.is_english("我很好", None)
     assert not TextEmotionHead.is_english("plain ascii words", "de")
 
