@@ -58,9 +58,12 @@ def analyze_command(
         return
     if path is None:
         raise InputError("give a media file to analyze (or --manifest clips.csv --out preds.jsonl)")
-    from emollama.media.decode import check_path
+    from emollama.media.decode import MediaReader
+    from emollama.media.subtitles import resolve_subtitle
 
-    check_path(path)  # fail before loading any model
+    # Every input problem surfaces before any model loads (seconds saved on each typo).
+    MediaReader(path, max_duration_s=max_duration)
+    resolve_subtitle(subtitle)
     analyzer = _make_analyzer(fps, max_duration, labels, not no_asr, tier, model)
     with console.status("analysing ...") as status:
         result = analyzer.analyze(path, subtitle=subtitle, label_set=labels, fps=fps,
