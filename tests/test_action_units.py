@@ -159,3 +159,11 @@ def test_one_sided_corner_raise_is_reported_as_asymmetry(neutral):
     sym = A.au_asymmetry(A.geometric_features(A.face_frame(both[None])[0]), base)[0]
     assert abs(asym) > 0.02
     assert sym == 0.0
+
+
+def test_chin_raiser_needs_closed_lips(neutral):
+    """An open mouth shortens the chin-to-lip distance too; that is not AU17."""
+    opened = move(move(neutral, [A.LIP_LO_IN, A.LIP_LO_OUT], dy_up=-0.3), [A.CHIN], dy_up=-0.2)
+    assert intensities(neutral, opened)["AU17"] == 0.0
+    pushed = move(neutral, [A.CHIN], dy_up=0.08)  # closed lips, chin pushed up
+    assert intensities(neutral, pushed)["AU17"] > 2.0

@@ -224,7 +224,9 @@ def au_intensities(features: np.ndarray, baseline: Baseline) -> np.ndarray:
         "AU12": corner_up + widen * raise_share,
         "AU14": down("corner_depth", 50.0),
         "AU15": down("corner_h", 35.0),
-        "AU17": down("chin_lip", 60.0),
+        # The chin-to-lower-lip distance also shrinks when the mouth opens wide, so AU17 is only
+        # read with (nearly) closed lips.
+        "AU17": down("chin_lip", 60.0) * np.clip(1.0 - np.maximum(delta[:, _F["lip_gap"]], 0.0) / 0.1, 0.0, 1.0),
         "AU20": widen * (1.0 - raise_share),
         "AU23": down("lip_thickness", 60.0),
         "AU25": up("lip_gap", 12.0),
