@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emollama.labels import DEFAULT_LABEL_SET, get_label_set
-from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S, MediaReader
+from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S, MediaReader, check_fps, check_max_duration
 from emollama.media.subtitles import resolve_subtitle
 from emollama.perception.face import FaceScan
 from emollama.perception.face_clues import FaceSummary, summarize_faces
@@ -75,8 +75,8 @@ class Analyzer:
                  label_set: str = DEFAULT_LABEL_SET, asr: bool = True) -> None:
         get_label_set(label_set)  # fail fast on a bad name
         _quiet_native_logs()
-        self.fps = fps
-        self.max_duration_s = max_duration_s
+        self.fps = check_fps(fps)
+        self.max_duration_s = check_max_duration(max_duration_s)
         self.label_set = label_set
         t0 = time.perf_counter()
         from emollama.heads.face import load_expression_model
@@ -122,9 +122,14 @@ class Analyzer:
         t = time.perf_counter()
         evidence = self._evidence(p.face, p.clues.voice, p.clues.words, p.text_probs)
         warnings_out = list(p.warnings)
+        label: str | None = None
         if evidence:
             scores, per_modality = fuse(evidence, labels)
-            label: str | None = max(scores, key=scores.__getitem__)
+            if sum(m.weight for m in per_modality) > 0:
+                label = max(scores, key=scores.__getitem__)
+            else:
+                warnings_out.append("every modality had zero reliability (e.g. a face the detector could not "
+                                    "confirm): no emotion could be recognised")
         else:
             scores = {y: round(1.0 / len(labels), 4) for y in labels.labels}
             per_modality, label = [], None
@@ -142,7 +147,7 @@ class Analyzer:
     def perceive(self, path: str | Path, *, subtitle: str | None = None, fps: float | None = None,
                  progress: Callable[[str], None] | None = None, keep_crops: int = 0) -> Perception:
         """Every perception stage on one file: the clues, before any recogniser decides."""
-        fps = fps or self.fps
+        fps = check_fps(self.fps if fps is None else fps)
         step = progress or (lambda _stage: None)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -160,8 +165,9 @@ class Analyzer:
             scan = FaceScan(times=[], main=None, max_faces=0)
         face = summarize_faces(scan, info.has_video)
         timings["decode_and_face_s"] = time.perf_counter() - t
+        used_fps = min(fps, info.native_fps) if info.native_fps else fps
         info = info.model_copy(update={"n_sampled_frames": len(scan.times),
-                                       "sampled_fps": fps if info.kind == "video" else None})
+                                       "sampled_fps": round(used_fps, 3) if info.kind == "video" else None})
 
         step("voice")
         t = time.perf_counter()
@@ -305,13 +311,15 @@ class EmotionLlamaAnalyzer:
         return frames, times, peak_pos
 
 
-_default: dict[tuple, Analyzer] = {}
+_default: list[Analyzer] = []
 
 
 def analyze(path: str | Path, *, subtitle: str | None = None, labels: str = DEFAULT_LABEL_SET,
             fps: float = DEFAULT_FPS, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AnalysisResult:
     """Analyse one file with a process-wide :class:`Analyzer` (models load on the first call)."""
-    key = (max_duration_s,)
-    if key not in _default:
-        _default[key] = Analyzer(max_duration_s=max_duration_s)
-    return _default[key].analyze(path, subtitle=subtitle, label_set=labels, fps=fps)
+    check_max_duration(max_duration_s)
+    if not _default:
+        _default.append(Analyzer(max_duration_s=max_duration_s))
+    analyzer = _default[0]
+    analyzer.max_duration_s = max_duration_s  # only the media reader uses it: no reload needed
+    return analyzer.analyze(path, subtitle=subtitle, label_set=labels, fps=fps)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from emollama.errors import EmollamaError, ManifestError
+from emollama.errors import EmollamaError, ManifestError, unexpected_error_message
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,12 @@ def read_manifest(manifest: str | Path) -> list[ManifestRow]:
                 raise ManifestError(f"manifest {m}: needs a 'path' column (found: {', '.join(fields) or 'none'})")
             rows = []
             for n, raw in enumerate(reader, start=2):
+                if None in raw:
+                    raise ManifestError(f"manifest {m}, line {n}: more fields than the header has columns "
+                                        "(quote subtitles that contain commas)")
                 row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+                if not any(row.values()):
+                    continue  # a blank spreadsheet row
                 if not row.get("path"):
                     raise ManifestError(f"manifest {m}, line {n}: empty 'path'")
                 sub = row.get("subtitle") or None
@@ -54,8 +59,8 @@ def read_manifest(manifest: str | Path) -> list[ManifestRow]:
         raise ManifestError(f"manifest {m}: not UTF-8 text") from None
     if not rows:
         raise ManifestError(f"manifest {m}: no rows")
-    keys = [r.key for r in rows]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    resolved = [str(r.path) for r in rows]
+    dupes = sorted({r.key for r in rows if resolved.count(str(r.path)) > 1})
     if dupes:
         raise ManifestError(f"manifest {m}: duplicate paths {', '.join(dupes[:5])}")
     return rows
@@ -103,6 +108,8 @@ def run_batch(analyze_one: Callable[[ManifestRow], dict], rows: list[ManifestRow
                 record = analyze_one(row)
             except EmollamaError as exc:
                 record = error_record(row, str(exc))
+            except Exception as exc:  # noqa: BLE001 - record it and go on; a resume must not die here again
+                record = error_record(row, unexpected_error_message(exc))
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

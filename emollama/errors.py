@@ -45,3 +45,19 @@ class UnknownLabelError(EmollamaError):
 
 class ModelUnavailableError(EmollamaError):
     """Weights or a packaged model that a component needs are not installed or not found."""
+
+
+class Interrupted(EmollamaError):
+    """Ctrl-C during a batch: finished items are on disk and a rerun resumes."""
+
+    exit_code = 130
+
+
+def unexpected_error_message(exc: BaseException) -> str:
+    """One line for an error emollama did not anticipate, so a batch records it and goes on.
+
+    Batch runs must not die on one odd file (and then die again on every resume), so per-item loops
+    catch everything that is not a user error too and store this line as the item's error.
+    """
+    text = " ".join(str(exc).split())[:300] or "(no message)"
+    return f"unexpected {type(exc).__name__}: {text} - please report this file to the emollama maintainers"

@@ -105,3 +105,25 @@ def test_shared_mandarin_clips(analyzer, shared_clips: Path):
         assert r.clues.voice.status == "ok", clip.name
         assert r.clues.words.status == "ok" and r.clues.words.language == "zh", clip.name
         assert r.label in r.scores and f"{r.clues.face.peak.time_s:.1f} s" in r.reasoning, clip.name
+
+
+def test_unconfirmed_face_still_counts_but_zero_evidence_gives_no_label(analyzer, tmp_path: Path):
+    """A tight crop: the mesh finds the face, the detector may not. Never a label picked by list order."""
+    crop = example_frames(limit=1)[0][40:250, 70:250]
+    p = tmp_path / "tight.png"
+    Image.fromarray(crop).save(p)
+    r = analyzer.analyze(p)
+    assert r.clues.face.status == "ok"
+    face_weight = next(m.weight for m in r.modality_scores if m.modality == "face")
+    assert face_weight > 0 and r.label == "happy"
+
+
+def test_zero_total_weight_means_no_label(analyzer, tmp_path: Path, monkeypatch):
+    import emollama.api as api
+
+    monkeypatch.setattr(api, "face_reliability", lambda coverage, conf: 0.0)
+    p = tmp_path / "photo.png"
+    Image.fromarray(example_frames(limit=1)[0]).save(p)
+    r = analyzer.analyze(p)
+    assert r.label is None and any("zero reliability" in w for w in r.warnings)
+    assert "no emotion is concluded" in r.reasoning

@@ -103,3 +103,15 @@ def test_manifest_batch_records_failures_and_resumes(tmp_path: Path):
     assert "1 to do" in third.stdout
     keys = [json.loads(x)["key"] for x in out.read_text().splitlines()]
     assert keys == ["clips/ex.mp4", "broken.mp4"]
+
+
+def test_output_that_is_a_directory_is_refused_before_analysis(tmp_path: Path):
+    assert_one_line_error(run_cli("analyze", str(EXAMPLE), "--json", str(tmp_path)), "is a directory")
+    m = tmp_path / "clips.csv"
+    m.write_text(f"path\n{EXAMPLE}\n")
+    assert_one_line_error(run_cli("analyze", "--manifest", str(m), "--out", str(tmp_path)), "is a directory")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "inf"])
+def test_bad_fps_values(value: str):
+    assert_one_line_error(run_cli("analyze", str(EXAMPLE), "--fps", value), "--fps")

@@ -90,6 +90,29 @@ def test_a_modality_has_no_vote_on_labels_it_cannot_express():
                                      "fear": 0.05, "disgust": 0.05}, 1.0, "test")
     fused, per = fuse([face, _words("doubt")], "merr9")
     assert max(fused, key=fused.get) == "doubt"
-    assert per[0].scores["doubt"] == pytest.approx(1 / 9, abs=1e-3)
-    assert per[0].scores["worried"] == pytest.approx(1 / 9, abs=1e-3)
+    assert per[0].scores["doubt"] == 0.0 and per[0].scores["worried"] == 0.0  # no opinion, shown as 0
     assert sum(per[0].scores.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_label_no_modality_favours_cannot_win_by_abstentions():
+    """Both modalities say sad; only the words can express doubt, and they rate it low."""
+    face = ModalityEvidence("face", {"sad": 0.88, "neutral": 0.06, "happy": 0.06}, 1.0, "test")
+    fused, _ = fuse([face, _words("sad")], "merr9")
+    assert max(fused, key=fused.get) == "sad"
+    assert fused["doubt"] < fused["sad"] / 10
+
+
+def test_labels_no_modality_can_express_get_zero():
+    fused, _ = fuse([_face("happy")], "merr9")  # the face network has neither worried nor doubt
+    assert fused["worried"] == 0.0 and fused["doubt"] == 0.0
+
+
+def test_no_weight_at_all_gives_uniform_scores():
+    fused, per = fuse([_face("happy", rel=0.0)], "merr9")
+    assert len(set(fused.values())) == 1 and per[0].weight == 0.0
+
+
+def test_voice_head_certainty_is_damped():
+    voice = ModalityEvidence("voice", {"sad": 0.999, "neutral": 0.0005, "happy": 0.0005}, 1.0, "test")
+    _, per = fuse([voice], "merr9")
+    assert per[0].scores["sad"] < 0.7 and per[0].scores["neutral"] > 0.1

@@ -54,7 +54,7 @@ def test_still_image(tmp_path: Path):
     r = MediaReader(p)
     assert r.info.kind == "image"
     frames = list(r.frames())
-    assert len(frames) == 1 and frames[0].rgb.shape == (40, 60, 3)
+    assert len(frames) == 1 and frames[0].rgb.shape == (171, 256, 3)  # small images are enlarged for the mesh
 
 
 def test_missing_file(tmp_path: Path):
@@ -119,3 +119,50 @@ def test_large_frames_are_downscaled_while_decoding(tmp_path: Path):
     r = MediaReader(write_video(tmp_path / "big.mp4", big, fps=2))
     frame = next(iter(r.frames()))
     assert max(frame.rgb.shape[:2]) == 1280
+
+
+def test_exif_rotated_photo_is_turned_upright(tmp_path: Path):
+    from PIL import Image as PILImage
+
+    img = np.zeros((300, 400, 3), np.uint8)
+    img[:50] = 255  # a white band at the top of the upright picture
+    stored = PILImage.fromarray(img).rotate(90, expand=True)  # stored sideways (400 x 300 -> 300 x 400)
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    p = tmp_path / "phone.jpg"
+    stored.save(p, exif=exif.tobytes())
+    frame = next(iter(MediaReader(p).frames()))
+    assert frame.rgb.shape[:2] == (300, 400)
+    assert frame.rgb[:40].mean() > 200 and frame.rgb[-40:].mean() < 50
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path):
+    arr = (np.linspace(0, 4000, 300 * 300).reshape(300, 300)).astype(np.uint16)
+    p = tmp_path / "grey16.png"
+    Image.fromarray(arr).save(p)
+    rgb = next(iter(MediaReader(p).frames())).rgb
+    assert rgb.min() < 10 and rgb.max() > 245 and 100 < rgb.mean() < 155
+
+
+def test_truncated_image_is_a_decode_error(tmp_path: Path):
+    src = tmp_path / "full.jpg"
+    Image.fromarray((np.random.default_rng(0).random((400, 400, 3)) * 255).astype(np.uint8)).save(src, quality=95)
+    p = tmp_path / "half.jpg"
+    p.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(MediaDecodeError):
+        list(MediaReader(p).frames())
+
+
+def test_non_finite_or_non_positive_settings_are_refused(tmp_path: Path):
+    p = write_video(tmp_path / "a.mp4", seconds=0.5)
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(InputError):
+            list(MediaReader(p).frames(fps=bad))
+        with pytest.raises(InputError):
+            MediaReader(p, max_duration_s=bad)
+
+
+def test_short_limits_are_stated_in_seconds(tmp_path: Path):
+    p = write_video(tmp_path / "two.mp4", seconds=2.0)
+    with pytest.raises(InputTooLongError, match=r"2\.0 s is longer than the limit of 1\.0 s"):
+        MediaReader(p, max_duration_s=1.0)

@@ -68,3 +68,15 @@ def test_subtitle_file_without_text(tmp_path: Path):
     p.write_text("1\n00:00:00,000 --> 00:00:01,000\n\n", encoding="utf-8")
     with pytest.raises(SubtitleError, match="no subtitle text"):
         resolve_subtitle(str(p))
+
+
+def test_latin1_subtitle_is_not_read_as_chinese(tmp_path: Path):
+    p = tmp_path / "fr.srt"
+    p.write_bytes("1\n00:00:00,000 --> 00:00:01,000\nJe suis très heureux, ça va!\n".encode("latin-1"))
+    assert resolve_subtitle(str(p)) == "Je suis très heureux, ça va!"
+
+
+def test_gbk_subtitle_is_read_as_chinese(tmp_path: Path):
+    p = tmp_path / "zh.txt"
+    p.write_bytes("我的手机和钱包都在包里".encode("gbk"))
+    assert resolve_subtitle(str(p)) == "我的手机和钱包都在包里"

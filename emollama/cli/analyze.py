@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from emollama.errors import EmollamaError, InputError
+from emollama.errors import EmollamaError, InputError, Interrupted
 from emollama.labels import DEFAULT_LABEL_SET, LABEL_SETS, get_label_set
 from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S
 
@@ -40,10 +41,13 @@ def analyze_command(
 ) -> None:
     """Recognise the emotion in a clip from face, voice and words, and explain why."""
     from emollama.cli.render import render_result
+    from emollama.media.decode import check_fps, check_max_duration
 
     get_label_set(labels)
-    if fps <= 0:
-        raise InputError(f"--fps must be positive, got {fps}")
+    check_fps(fps)
+    check_max_duration(max_duration)
+    for target in (json_out, plot):
+        _check_writable(target)
     if tier not in ("clues", "emotion-llama"):
         raise InputError(f"unknown --tier {tier!r}; choose 'clues' or 'emotion-llama'")
     if tier == "emotion-llama" and model is None:
@@ -54,6 +58,9 @@ def analyze_command(
             raise InputError("give either a PATH or --manifest, not both")
         if out is None:
             raise InputError("--manifest needs --out preds.jsonl")
+        if out.is_dir():
+            raise InputError(f"--out {out} is a directory; give a .jsonl file name")
+        _check_writable(out)
         _run_manifest(manifest, out, labels, fps, max_duration, retry_failed, not no_asr, tier, model)
         return
     if path is None:
@@ -109,14 +116,36 @@ def _run_manifest(manifest: Path, out: Path, labels: str, fps: float, max_durati
     failed = 0
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
+    done_now = 0
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("analysing", total=len(todo))
-        for row, record in run_batch(one, rows, out, retry_failed=retry_failed):
-            if record["status"] == "error":
-                failed += 1
-                progress.console.print(f"[red]failed[/] {row.key}: {record['error']}")
-            progress.advance(task)
+        try:
+            for row, record in run_batch(one, rows, out, retry_failed=retry_failed):
+                done_now += 1
+                if record["status"] == "error":
+                    failed += 1
+                    progress.console.print(f"[red]failed[/] {row.key}: {escape(record['error'])}")
+                progress.advance(task)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted after {done_now} of {len(todo)} clips; they are saved in {out} - "
+                              "run the same command again to resume") from None
     console.print(f"done: {len(todo) - failed} analysed, {failed} failed -> {out}")
+
+
+def _check_writable(path: Path | None) -> None:
+    """Fail before the (slow) analysis when an output cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the folder for {path}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write {path}: the folder is not writable")
 
 
 def _atomic_write(path: Path, text: str) -> None:

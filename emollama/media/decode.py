@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emollama.errors import InputError, InputTooLongError, MediaDecodeError
 from emollama.schema import MediaInfo
@@ -31,6 +31,25 @@ DEFAULT_FPS = 10.0
 #: Default refusal limit. Ten minutes at 10 fps is 6,000 frames of landmarks (tens of MB); a two-hour
 #: film is refused up front from its container metadata instead of being decoded for an hour.
 DEFAULT_MAX_DURATION_S = 600.0
+#: Still images smaller than this (long side, pixels) are enlarged before face analysis.
+MIN_IMAGE_SIDE = 256
+
+
+def check_fps(fps: float) -> float:
+    """Frame-sampling rate must be a finite positive number."""
+    if not isinstance(fps, int | float) or not math.isfinite(fps) or fps <= 0:
+        raise InputError(f"--fps must be a positive number, got {fps}")
+    return float(fps)
+
+
+def check_max_duration(seconds: float) -> float:
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"--max-duration must be a positive number of seconds, got {seconds}")
+    return float(seconds)
+
+
+def _duration_text(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,7 @@ class MediaReader:
     warnings: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        check_max_duration(self.max_duration_s)
         self.path = check_path(self.path)
         if self.path.suffix.lower() in IMAGE_SUFFIXES:
             self.info = self._probe_image()
@@ -74,8 +94,11 @@ class MediaReader:
             with Image.open(self.path) as im:
                 im.verify()
             with Image.open(self.path) as im:
-                width, height = im.size
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+                width, height = ImageOps.exif_transpose(im).size
+        except Image.DecompressionBombError:
+            raise InputTooLongError(f"{self.path}: image is too large to analyse safely (over "
+                                    f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise MediaDecodeError(f"{self.path}: not a readable image ({exc})") from None
         return MediaInfo(path=str(self.path), kind="image", duration_s=0.0, has_video=True,
                          has_audio=False, width=width, height=height)
@@ -93,12 +116,13 @@ class MediaReader:
             video = _video_stream(container)
             audio = container.streams.audio[0] if container.streams.audio else None
             if video is None and audio is None:
-                raise MediaDecodeError(f"{self.path}: contains neither a video nor an audio stream")
+                raise MediaDecodeError(
+                    f"{self.path}: no decodable video or audio stream (corrupt, or not a media file)")
             duration = _duration_s(container, video, audio)
             if duration is not None and duration > self.max_duration_s:
                 raise InputTooLongError(
-                    f"{self.path}: {duration / 60:.1f} min is longer than the limit of "
-                    f"{self.max_duration_s / 60:.1f} min; cut the clip or raise --max-duration"
+                    f"{self.path}: {_duration_text(duration)} is longer than the limit of "
+                    f"{_duration_text(self.max_duration_s)}; cut the clip or raise --max-duration"
                 )
             fps = float(video.average_rate) if video is not None and video.average_rate else None
             return MediaInfo(
@@ -115,11 +139,9 @@ class MediaReader:
     # ------------------------------------------------------------------ frames
     def frames(self, fps: float = DEFAULT_FPS) -> Iterator[Frame]:
         """Yield RGB frames sampled at ``fps`` (all frames when the video is slower than that)."""
-        if fps <= 0:
-            raise InputError(f"--fps must be positive, got {fps}")
+        check_fps(fps)
         if self.info.kind == "image":
-            with Image.open(self.path) as im:
-                yield Frame(0, 0.0, _limit_size(np.asarray(im.convert("RGB"))))
+            yield Frame(0, 0.0, self._image_rgb())
             return
         if not self.info.has_video:
             return
@@ -130,22 +152,47 @@ class MediaReader:
             stream = _video_stream(container)
             assert stream is not None
             stream.thread_type = "AUTO"
+            last_t = 0.0
             for frame in self._decode(container, stream, "video"):
                 t = _frame_time(frame, stream)
                 if t is None:
                     t = index * step
                 if t > self.max_duration_s:
                     raise InputTooLongError(
-                        f"{self.path}: video runs past the limit of {self.max_duration_s / 60:.1f} min; "
+                        f"{self.path}: video runs past the limit of {_duration_text(self.max_duration_s)}; "
                         "cut the clip or raise --max-duration"
                     )
+                last_t = max(last_t, t)
                 if t + 1e-6 < next_t:
                     continue
                 next_t = max(next_t + step, t + step * 0.5)
-                yield Frame(index, t, _limit_size(frame.to_ndarray(format="rgb24")))
+                yield Frame(index, t, _limit_size(_upright(frame)))
                 index += 1
         if index == 0:
             raise MediaDecodeError(f"{self.path}: the video stream has no decodable frame")
+        expected = self.info.duration_s
+        if expected > 0 and last_t < expected - max(1.0, 0.1 * expected):
+            self.warnings.append(f"the video stream stops at {last_t:.1f} s although the file says it lasts "
+                                 f"{expected:.1f} s (truncated?); analysed what was there")
+
+    def _image_rgb(self) -> np.ndarray:
+        """The still image as 8-bit RGB, upright (EXIF orientation), small faces enlarged."""
+        try:
+            with Image.open(self.path) as im:
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    # 16/32-bit greyscale: scale to 8 bits instead of clipping to white.
+                    arr = np.asarray(im, dtype=np.float64)
+                    hi = arr.max() if arr.max() > 0 else 1.0
+                    im = Image.fromarray((arr / hi * 255.0).astype(np.uint8))
+                rgb = im.convert("RGB")
+                if max(rgb.size) < MIN_IMAGE_SIDE:
+                    # FER-style 48x48 crops are too small for the face mesh; enlarge them.
+                    scale = MIN_IMAGE_SIDE / max(rgb.size)
+                    rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.BICUBIC)
+                return _limit_size(np.asarray(rgb))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise MediaDecodeError(f"{self.path}: image cannot be decoded ({_short(exc)})") from None
 
     # ------------------------------------------------------------------ audio
     def audio(self, sample_rate: int = AUDIO_RATE) -> np.ndarray | None:
@@ -165,7 +212,7 @@ class MediaReader:
                     n += chunk.size
                 if n > limit:
                     raise InputTooLongError(
-                        f"{self.path}: audio runs past the limit of {self.max_duration_s / 60:.1f} min; "
+                        f"{self.path}: audio runs past the limit of {_duration_text(self.max_duration_s)}; "
                         "cut the clip or raise --max-duration"
                     )
             for out in resampler.resample(None):
@@ -217,6 +264,19 @@ def _frame_time(frame: av.VideoFrame, stream: av.stream.Stream) -> float | None:
     base = frame.time_base or stream.time_base or Fraction(1, 1)
     start = stream.start_time or 0
     return max(0.0, float((frame.pts - start) * base))
+
+
+def _upright(frame: av.VideoFrame) -> np.ndarray:
+    """RGB pixels turned upright by the stream's display rotation (phone videos are stored sideways)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    try:
+        rotation = int(round(frame.rotation or 0)) % 360
+    except (AttributeError, TypeError, ValueError):
+        rotation = 0
+    if rotation in (90, 180, 270):
+        # Display-matrix angles are counter-clockwise; np.rot90 with k turns counter-clockwise too.
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return rgb
 
 
 def _limit_size(rgb: np.ndarray) -> np.ndarray:

@@ -36,6 +36,37 @@ def _is_file(p: Path) -> bool:
         return False
 
 
+def _decode(raw: bytes) -> str | None:
+    """UTF-16 (BOM), UTF-8, then GB18030 only if it yields mostly Chinese, then Windows-1252.
+
+    GB18030 accepts almost any byte string, so a Latin-1 French subtitle would silently become
+    Latin text sprinkled with CJK gibberish ("tr鑣 heureux"); real Chinese subtitles are mostly CJK,
+    so GB18030 is accepted only when CJK characters are not swamped by Latin letters.
+    """
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("gb18030")
+        non_ascii = [c for c in text if ord(c) > 127]
+        cjk = [c for c in non_ascii if "\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef"]
+        latin = sum(c.isascii() and c.isalpha() for c in text)
+        if non_ascii and len(cjk) / len(non_ascii) > 0.9 and len(cjk) >= 0.3 * latin:
+            return text
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+
+
 def read_subtitle_file(path: Path) -> str:
     """Parse an SRT, WebVTT or plain-text subtitle file into one line of text."""
     if not path.exists():
@@ -45,15 +76,9 @@ def read_subtitle_file(path: Path) -> str:
     if path.stat().st_size > _MAX_BYTES:
         raise SubtitleError(f"subtitle file {path}: larger than {_MAX_BYTES // 1_000_000} MB; not a subtitle")
     raw = path.read_bytes()
-    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "gb18030")
-    for encoding in encodings:
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise SubtitleError(f"subtitle file {path}: not UTF-8/UTF-16/GB18030 text")
+    text = _decode(raw)
+    if text is None:
+        raise SubtitleError(f"subtitle file {path}: not UTF-8, UTF-16, GB18030 or Windows-1252 text")
     if "\x00" in text:
         raise SubtitleError(f"subtitle file {path}: looks binary, not a subtitle")
     lines = []

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from emollama.errors import InputError
 from emollama.labels import get_label_set
+from emollama.media.decode import IMAGE_SUFFIXES
 from emollama.merr.record import MerrRecord, atomic_write_text
 
 FORMATS = ("emotion-llama", "sharegpt", "hf")
@@ -151,17 +152,19 @@ def export_sharegpt(rows: list[ExportRecord], dest: Path) -> dict:
     lines = []
     for r in rows:
         tasks = [("emotion", r.label), ("caption", r.caption)] + ([("reason", r.fine)] if r.fine else [])
+        # LLaMA-Factory decodes `videos` as video: a still image must go under `images` with <image>.
+        kind = "image" if Path(r.media_path).suffix.lower() in IMAGE_SUFFIXES else "video"
         for task, answer in tasks:
             meta = {k: v for k, v in asdict(r).items()}
             meta["au_list"] = list(r.au_list)
             lines.append(json.dumps({
-                "messages": [{"role": "user", "content": f"<video>{_pick(r.name, task)}"},
+                "messages": [{"role": "user", "content": f"<{kind}>{_pick(r.name, task)}"},
                              {"role": "assistant", "content": answer}],
-                "videos": [r.media_path], "task": task, "label": r.label, "label_source": r.label_source,
+                f"{kind}s": [r.media_path], "task": task, "label": r.label, "label_source": r.label_source,
                 "emollama": meta}, ensure_ascii=False))
     atomic_write_text(dest / "merr_sharegpt.jsonl", "".join(line + "\n" for line in lines))
     info = {"merr": {"file_name": "merr_sharegpt.jsonl", "formatting": "sharegpt",
-                     "columns": {"messages": "messages", "videos": "videos"},
+                     "columns": {"messages": "messages", "videos": "videos", "images": "images"},
                      "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                               "assistant_tag": "assistant"}}}
     atomic_write_text(dest / "dataset_info.json", json.dumps(info, indent=1))
@@ -177,7 +180,8 @@ def load_sharegpt(src: Path) -> list[ExportRecord]:
         rec = ExportRecord(**meta)
         answer = row["messages"][1]["content"]
         expected = {"emotion": rec.label, "caption": rec.caption, "reason": rec.fine}[row["task"]]
-        if answer != expected or row["videos"] != [rec.media_path] or row["label"] != rec.label:
+        media = row.get("videos") or row.get("images")
+        if answer != expected or media != [rec.media_path] or row["label"] != rec.label:
             raise ValueError(f"{src}: line for {rec.name}/{row['task']} disagrees with its metadata")
         by_name[rec.name] = rec
     return list(by_name.values())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emollama.errors import EmollamaError, InputError
+from emollama.errors import EmollamaError, InputError, unexpected_error_message
 from emollama.llm.factory import LLMSpec, make_backend
 from emollama.merr.annotate import AnnotateOptions, annotate_clip, retry_vision, write_fine
 from emollama.merr.fine import FineWriter, LLMFineWriter, TemplateFineWriter
@@ -140,6 +140,8 @@ def _one(analyzer: Any, item: ClipItem, config: RunConfig, writer: FineWriter,
         record = annotate_clip(analyzer, item, config.options, writer, describer=describer)
     except EmollamaError as exc:
         return "error", item.name, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one odd clip must not stop (and re-stop) the whole run
+        return "error", item.name, unexpected_error_message(exc)
     return "done", item.name, record.model_dump(mode="json")
 
 

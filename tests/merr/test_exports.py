@@ -61,3 +61,12 @@ def test_sharegpt_media_tags_match(records, tmp_path) -> None:
     assert (again / "merr_sharegpt.jsonl").read_text() == (tmp_path / "merr_sharegpt.jsonl").read_text()
     emotion = [x for x in lines if x["task"] == "emotion"]
     assert {x["messages"][1]["content"] for x in emotion} >= {"happy", "disgust"}
+
+
+def test_sharegpt_puts_still_images_under_images(records, tmp_path) -> None:
+    photo = records[0].model_copy(update={"name": "photo_one", "path": "clips/photo_one.png"})
+    export([photo], "sharegpt", tmp_path, include_dropped=True)
+    row = json.loads((tmp_path / "merr_sharegpt.jsonl").read_text().splitlines()[0])
+    assert row["images"] == ["clips/photo_one.png"] and "videos" not in row
+    assert row["messages"][0]["content"].startswith("<image>")
+    assert [r.name for r in LOADERS["sharegpt"](tmp_path)] == ["photo_one"]
