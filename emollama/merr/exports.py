@@ -190,6 +190,9 @@ def load_sharegpt(src: Path) -> list[ExportRecord]:
 # --- Hugging Face datasets ----------------------------------------------------------------------------------
 def export_hf(rows: list[ExportRecord], dest: Path) -> dict:
     from datasets import Dataset, Features, Sequence, Value
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # the CLI prints its own summary; nothing below the CLI prints
 
     feats = Features({"name": Value("string"), "media_path": Value("string"), "label": Value("string"),
                       "label_source": Value("string"), "label_confidence": Value("float64"),
