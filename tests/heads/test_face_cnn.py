@@ -1,0 +1,39 @@
+"""The shipped face head on real input: the bundled clip's aligned crops (no dataset needed)."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from emollama.heads.face import FACE_CNN_WEIGHTS, CalibratedFaceCNN, load_expression_model
+from emollama.media.decode import Frame
+from emollama.perception.face import FaceAnalyzer
+from tests.clips import EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_expression_model()
+
+
+def test_shipped_cnn_is_loaded_small_and_calibrated(model):
+    if not FACE_CNN_WEIGHTS.is_file():
+        pytest.skip("face_cnn.pt is not shipped")
+    assert isinstance(model, CalibratedFaceCNN) and 0.2 < model.temperature < 5
+    assert FACE_CNN_WEIGHTS.stat().st_size <= 10 * 1024 * 1024
+    probs = model.predict([np.zeros((112, 112, 3), np.uint8), np.full((48, 48), 90, np.uint8)])
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_smile_in_the_example_clip_reads_happy(model):
+    """The clip's smile peaks around 3.2 s: the aligned crops of the main face there must read happy."""
+    with av.open(str(EXAMPLE)) as c:
+        stream = c.streams.video[0]
+        frames = [Frame(i, float(f.time), f.to_ndarray(format="rgb24"))
+                  for i, f in enumerate(c.decode(stream)) if 2.8 <= float(f.time) <= 3.6][::3]
+    assert frames
+    scan = FaceAnalyzer(expression=model, max_faces=1).scan(frames, static=True)
+    assert scan.main is not None and len(scan.main.observations) >= len(frames) // 2
+    mean = np.mean([o.expression for o in scan.main.observations], axis=0)
+    assert model.labels[int(mean.argmax())] == "happy", dict(zip(model.labels, mean.round(3), strict=True))
