@@ -20,36 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from fer_data import load_split, to_tensor
 
 from emollama.perception.expression import FER_LABELS, INPUT_SIZE, load_fer_network
-
-
-def load_split(root: Path, split: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """All images of one split as (N, 64, 64) uint8 plus label indices; cached as .npz (outside the repo)."""
-    cached = cache / f"fer2013_{split}.npz"
-    if cached.is_file():
-        z = np.load(cached)
-        return z["x"], z["y"]
-    import csv
-
-    xs, ys = [], []
-    with open(root / "labels.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["split"] != split:
-                continue
-            im = Image.open(root / row["path"]).convert("L").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
-            xs.append(np.asarray(im, dtype=np.uint8))
-            ys.append(FER_LABELS.index(row["label"]))
-    x, y = np.stack(xs), np.asarray(ys, dtype=np.int64)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(cached, x=x, y=y)
-    return x, y
-
-
-def to_tensor(x: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 64, 64) → (N, 1, 64, 64) in [-1, 1], the scaling the network was trained with."""
-    return torch.from_numpy((x.astype(np.float32)[:, None] / 255.0 - 0.5) * 2.0)
 
 
 def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -94,8 +67,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    xtr, ytr = load_split(args.data, "train", args.work)
-    xva, yva = load_split(args.data, "val", args.work)
+    xtr, ytr = load_split(args.data, "train", INPUT_SIZE, args.work)
+    xva, yva = load_split(args.data, "val", INPUT_SIZE, args.work)
     xva_t = to_tensor(xva)
     model = load_fer_network()
     if args.init is not None:

@@ -11,7 +11,6 @@ run can be killed and restarted with the same arguments. The best-on-val weights
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -19,37 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from fer_data import load_split, to_tensor
 
 from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN
 from emollama.perception.expression import FER_LABELS
-
-
-def load_split(root: Path, split: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """All images of one split as (N, 48, 48) uint8 plus label indices; cached as .npz outside the repo."""
-    cached = cache / f"fer48_{split}.npz"
-    if cached.is_file():
-        z = np.load(cached)
-        return z["x"], z["y"]
-    xs, ys = [], []
-    with open(root / "labels.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["split"] != split:
-                continue
-            im = Image.open(root / row["path"]).convert("L")
-            if im.size != (CNN_INPUT_SIZE, CNN_INPUT_SIZE):
-                im = im.resize((CNN_INPUT_SIZE, CNN_INPUT_SIZE), Image.BILINEAR)
-            xs.append(np.asarray(im, dtype=np.uint8))
-            ys.append(FER_LABELS.index(row["label"]))
-    x, y = np.stack(xs), np.asarray(ys, dtype=np.int64)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(cached, x=x, y=y)
-    return x, y
-
-
-def to_tensor(x: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 48, 48) → (N, 1, 48, 48) in [-1, 1], the scaling of ``preprocess_faces_48``."""
-    return torch.from_numpy((x.astype(np.float32)[:, None] / 255.0 - 0.5) * 2.0)
 
 
 def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -113,8 +85,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    xtr, ytr = load_split(args.data, "train", args.work)
-    xva, yva = load_split(args.data, "val", args.work)
+    xtr, ytr = load_split(args.data, "train", CNN_INPUT_SIZE, args.work)
+    xva, yva = load_split(args.data, "val", CNN_INPUT_SIZE, args.work)
     xva_t = to_tensor(xva)
     model = FaceCNN(tuple(args.widths)).to(memory_format=torch.channels_last)
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
