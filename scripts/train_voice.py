@@ -1,7 +1,8 @@
 """Rebuild the voice-emotion head (``emollama/assets/heads/voice/``) on the EmoDB dev speakers.
 
-Selection is leave-one-speaker-out (LOSO) over the speakers in ``emodb/labels.csv``: for every
-candidate (feature group × C) each speaker is predicted by a model trained on the others, with
+Features: the clip-mean of every Whisper-base encoder layer (``emollama.perception.whisper_encoder``),
+computed once and cached. Selection is leave-one-speaker-out (LOSO) over the speakers in
+``emodb/labels.csv``: for every candidate (set of layers × C) each speaker is predicted by a model trained on the others, with
 the standardisation fitted on the training speakers only; UAR is computed on the pooled
 out-of-fold predictions. The chosen candidate's out-of-fold logits give the temperature (ECE
 before/after). The shipped model is then refitted on all dev speakers.
@@ -24,21 +25,22 @@ from scipy.signal import resample_poly
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
+from tqdm import tqdm
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, softmax
 from emollama.heads.text import LinearHead
-from emollama.heads.voice import SAMPLE_RATE, VOICE_DIR, VoiceFeatures
+from emollama.heads.voice import SAMPLE_RATE, VOICE_DIR
 from emollama.labels import normalize_label
+from emollama.perception.whisper_encoder import WhisperLayerEmbedder
 
-N_ABSOLUTE = 88  # eGeMAPS functionals come first in the feature vector
-N_RELATIVE = 126  # then the clip-relative descriptors, then ComParE
+#: Candidate layer sets (0 = convolution stem, 6 = last layer after the final norm) and C values.
+LAYER_SETS = ((2,), (3,), (4,), (6,), (2, 3), (2, 3, 4, 5))
+C_VALUES = (0.01, 0.1, 1.0)
+WIDTH = 512
 
 
-def make_model(kind: str, c: float) -> LogisticRegression | LinearSVC:
-    if kind == "logreg":
-        return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-    return LinearSVC(C=c, max_iter=20000, class_weight="balanced")
+def make_model(c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
 
 
 def load_audio(path: Path) -> np.ndarray:
@@ -50,13 +52,13 @@ def load_audio(path: Path) -> np.ndarray:
     return x
 
 
-def loso(x: np.ndarray, y: np.ndarray, spk: np.ndarray, kind: str, c: float) -> np.ndarray:
+def loso(x: np.ndarray, y: np.ndarray, spk: np.ndarray, c: float) -> np.ndarray:
     """Out-of-fold decision values, one speaker held out at a time."""
     logits = np.zeros((len(y), len(np.unique(y))))
     for s in np.unique(spk):
         tr, te = spk != s, spk == s
         scaler = StandardScaler().fit(x[tr])
-        clf = make_model(kind, c).fit(scaler.transform(x[tr]), y[tr])
+        clf = make_model(c).fit(scaler.transform(x[tr]), y[tr])
         logits[te] = clf.decision_function(scaler.transform(x[te]))
     return logits
 
@@ -74,53 +76,45 @@ def main() -> None:
     labels = sorted({normalize_label(r["label"]) for r in rows})
     y = np.array([labels.index(normalize_label(r["label"])) for r in rows])
     spk = np.array([r["speaker_id"] for r in rows])
-    cache = args.work / "features.npy"
+    cache = args.work / "whisper_layers.npy"
     if cache.is_file():
         x = np.load(cache)
     else:
-        feats = VoiceFeatures()
-        x = np.stack([feats(load_audio(args.data / r["path"])) for r in rows])
+        embed = WhisperLayerEmbedder(layers=tuple(range(7)))
+        x = np.stack([embed(load_audio(args.data / r["path"])) for r in tqdm(rows, desc="whisper layers")])
         np.save(cache, x)
-    x = np.nan_to_num(x)
-    e, r = N_ABSOLUTE, N_ABSOLUTE + N_RELATIVE
-    groups = {"egemaps": np.r_[0:e], "clip_relative": np.r_[e:r], "egemaps+clip_relative": np.r_[0:r],
-              "compare": np.r_[r:x.shape[1]], "compare+clip_relative": np.r_[e:x.shape[1]]}
-    candidates = [(g, "logreg", c) for g in ("egemaps", "clip_relative", "egemaps+clip_relative")
-                  for c in (0.01, 0.1, 1.0)]
-    candidates += [(g, "linear_svm", c) for g in ("compare", "compare+clip_relative") for c in (1e-3, 1e-2)]
     grid, best = [], None
-    for gname, kind, c in candidates:
-        cols = groups[gname]
-        logits = loso(x[:, cols], y, spk, kind, c)
-        pred = logits.argmax(1)
-        row = {"features": gname, "model": kind, "C": c, "loso_uar": round(balanced_accuracy_score(y, pred), 4),
-               "loso_accuracy": round(float((pred == y).mean()), 4),
-               "loso_macro_f1": round(f1_score(y, pred, average="macro"), 4)}
-        per_speaker = {s: round(balanced_accuracy_score(y[spk == s], pred[spk == s]), 3) for s in np.unique(spk)}
-        row["per_speaker_uar"] = per_speaker
-        grid.append(row)
-        print(row, flush=True)
-        if best is None or row["loso_uar"] > best[0]["loso_uar"]:
-            best = (row, logits, cols)
+    for layers in LAYER_SETS:
+        cols = np.concatenate([np.arange(i * WIDTH, (i + 1) * WIDTH) for i in layers])
+        for c in C_VALUES:
+            logits = loso(x[:, cols], y, spk, c)
+            pred = logits.argmax(1)
+            row = {"layers": list(layers), "model": "logreg", "C": c,
+                   "loso_uar": round(balanced_accuracy_score(y, pred), 4),
+                   "loso_accuracy": round(float((pred == y).mean()), 4),
+                   "loso_macro_f1": round(f1_score(y, pred, average="macro"), 4)}
+            row["per_speaker_uar"] = {s: round(balanced_accuracy_score(y[spk == s], pred[spk == s]), 3)
+                                      for s in np.unique(spk)}
+            grid.append(row)
+            print(row, flush=True)
+            if best is None or row["loso_uar"] > best[0]["loso_uar"]:
+                best = (row, logits, cols)
     assert best is not None
     chosen, logits, cols = best
     temperature = fit_temperature(logits, y)
     ece_before = expected_calibration_error(softmax(logits), y)
     ece_after = expected_calibration_error(softmax(logits / temperature), y)
 
-    mask = np.zeros(x.shape[1], dtype=bool)
-    mask[cols] = True
-    scaler = StandardScaler().fit(x[:, mask])
-    clf = make_model(chosen["model"], chosen["C"]).fit(scaler.transform(x[:, mask]), y)
-    weight = np.zeros((x.shape[1], len(labels)))
-    weight[mask] = clf.coef_.T / scaler.scale_[:, None]  # fold the standardisation into the weights
+    scaler = StandardScaler().fit(x[:, cols])
+    clf = make_model(chosen["C"]).fit(scaler.transform(x[:, cols]), y)
+    weight = clf.coef_.T / scaler.scale_[:, None]  # fold the standardisation into the weights
     bias = clf.intercept_ - (scaler.mean_ / scaler.scale_) @ clf.coef_.T
     report = {"selected": chosen, "grid": grid, "temperature": round(temperature, 4),
               "loso_ece_before": round(ece_before, 4), "loso_ece_after": round(ece_after, 4),
               "speakers": sorted(set(spk.tolist())), "n": len(y), "train_s": round(time.perf_counter() - t0, 1)}
     LinearHead(weight, bias, tuple(labels), temperature,
-               {"features": "eGeMAPSv02 functionals (88) + clip-relative LLD descriptors (126) + ComParE_2016 (6373)",
-                "used_features": chosen["features"], "dev": {k: v for k, v in chosen.items() if k != "per_speaker_uar"},
+               {"features": "clip mean of Whisper-base encoder layers (512 each, concatenated in this order)",
+                "whisper_layers": chosen["layers"], "dev": {k: v for k, v in chosen.items() if k != "per_speaker_uar"},
                 "loso_ece_before": report["loso_ece_before"], "loso_ece_after": report["loso_ece_after"]}
                ).save(args.out / "voice_linear")
     (args.work / "report.json").write_text(json.dumps(report, indent=2))
