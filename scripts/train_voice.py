@@ -1,12 +1,13 @@
 """Rebuild the voice-emotion head (``emollama/assets/heads/voice/``) on the EmoDB dev speakers.
 
-Features: the clip-mean of every Whisper-base encoder layer (``emollama.perception.whisper_encoder``),
-computed once and cached. Selection is leave-one-speaker-out (LOSO) over the speakers in
-``emodb/labels.csv``: for every candidate (set of layers × C) each speaker is predicted by a model trained on the others, with
-the standardisation fitted on the training speakers only; UAR is computed on the pooled
-out-of-fold predictions. The chosen candidate's out-of-fold logits give the temperature (ECE
-before/after). The shipped model is then refitted on all dev speakers.
-Audio is resampled to 16 kHz, as the analyze pipeline delivers it.
+Features: the clip-mean of every Whisper-base encoder layer
+(``emollama.perception.whisper_encoder``), computed once and cached. Selection is
+leave-one-speaker-out (LOSO) over the speakers in ``emodb/labels.csv``: for every candidate (set
+of layers × C) each speaker is predicted by a model trained on the others, with the
+standardisation fitted on the training speakers only; UAR is computed on the pooled out-of-fold
+predictions. The chosen candidate's out-of-fold logits give the temperature (ECE before/after).
+The shipped model is then refitted on all dev speakers. Audio is resampled to 16 kHz, as the
+analyze pipeline delivers it.
 
     OMP_NUM_THREADS=1 python scripts/train_voice.py --data ../shared/data/emodb
 """
