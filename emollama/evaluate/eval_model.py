@@ -142,7 +142,7 @@ class _TextPredictor:
 
         self.head = TextEmotionHead()
         self.name = self.head.name
-        self.classes = self.head.english.labels
+        self.classes = self.head.labels
 
     def __call__(self, source: str) -> np.ndarray:
         if not source.strip():

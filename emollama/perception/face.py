@@ -20,7 +20,7 @@ import numpy as np
 from emollama.errors import ModelUnavailableError
 from emollama.media.decode import Frame
 from emollama.perception.action_units import L_EYE_IN, L_EYE_OUT, R_EYE_IN, R_EYE_OUT
-from emollama.perception.expression import ExpressionModel
+from emollama.perception.expression import FER_LABELS, ExpressionModel
 
 #: A face counts as confident when its mesh overlaps a detection at least this sure.
 MIN_CONFIDENCE = 0.5
@@ -34,7 +34,7 @@ class FaceObservation:
     landmarks: np.ndarray  # (478, 3) float32: x, y in pixels; z in pixels (MediaPipe scale)
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 pixels
     confidence: float  # matched detection score, 0 when the detector missed this face
-    expression: np.ndarray  # probabilities over FER_LABELS
+    expression: np.ndarray  # probabilities over the expression model's labels (FaceScan.expression_labels)
 
 
 @dataclass
@@ -58,6 +58,7 @@ class FaceScan:
     main: FaceTrack | None
     max_faces: int
     crops: list[np.ndarray] = field(default_factory=list)  # main-face crops kept on request
+    expression_labels: tuple[str, ...] = FER_LABELS  # the order of FaceObservation.expression
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -156,7 +157,8 @@ class FaceAnalyzer:
                         crop_store.setdefault(id(track), []).append((frame.index, crop))
         main = max(tracks, key=FaceTrack.prominence) if tracks else None
         kept = [c for _, c in crop_store.get(id(main), [])][:keep_crops] if main is not None else []
-        return FaceScan(times=times, main=main, max_faces=max_faces, crops=kept)
+        return FaceScan(times=times, main=main, max_faces=max_faces, crops=kept,
+                        expression_labels=tuple(self.expression.labels))
 
     def _faces(self, frame: Frame, mesh) -> list[tuple[np.ndarray, tuple[float, float, float, float], float]]:  # noqa: ANN001
         h, w = frame.rgb.shape[:2]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emollama.labels import normalize_label
 from emollama.perception.action_units import (
     AU_NAMES,
     au_asymmetry,
@@ -15,7 +16,6 @@ from emollama.perception.action_units import (
     geometric_features,
     head_pose_degrees,
 )
-from emollama.perception.expression import FER_LABELS, FER_TO_CANONICAL
 from emollama.perception.face import MIN_CONFIDENCE, FaceScan
 from emollama.perception.peak import select_peak
 from emollama.schema import FaceClues, PeakFrame
@@ -82,7 +82,8 @@ def summarize_faces(scan: FaceScan, has_video: bool) -> FaceSummary:
         window = use & (np.abs(np.array([o.time_s for o in obs]) - t0) <= PEAK_WINDOW_S)
         at_peak = probs[window].mean(axis=0) if window.any() else probs[peak_j]
     blended = 0.5 * mean + 0.5 * at_peak
-    canonical = {FER_TO_CANONICAL[k]: float(v) for k, v in zip(FER_LABELS, blended, strict=True)}
+    names = scan.expression_labels
+    canonical = {normalize_label(k): float(v) for k, v in zip(names, blended, strict=True)}
 
     with_face = len(obs)
     clues = FaceClues(
@@ -99,9 +100,9 @@ def summarize_faces(scan: FaceScan, has_video: bool) -> FaceSummary:
         au_intensity=series,
         peak=peak,
         head_pose_deg=pose,
-        expression_labels=list(FER_LABELS),
-        expression_mean={k: round(float(v), 4) for k, v in zip(FER_LABELS, mean, strict=True)},
-        expression_at_peak={k: round(float(v), 4) for k, v in zip(FER_LABELS, at_peak, strict=True)},
+        expression_labels=list(names),
+        expression_mean={k: round(float(v), 4) for k, v in zip(names, mean, strict=True)},
+        expression_at_peak={k: round(float(v), 4) for k, v in zip(names, at_peak, strict=True)},
         note=None if confident.any() else "the face was tracked but never detected confidently; no peak frame",
     )
     return FaceSummary(clues, canonical, float(asym[peak_j]) if peak_j is not None else 0.0,

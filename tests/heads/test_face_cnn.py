@@ -23,7 +23,34 @@ def test_shipped_cnn_is_loaded_small_and_calibrated(model):
     assert isinstance(model, CalibratedFaceCNN) and 0.2 < model.temperature < 5
     assert FACE_CNN_WEIGHTS.stat().st_size <= 10 * 1024 * 1024
     probs = model.predict([np.zeros((112, 112, 3), np.uint8), np.full((48, 48), 90, np.uint8)])
-    assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert probs.shape == (2, len(model.labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert set(model.labels) >= {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+
+
+def test_labels_come_from_the_checkpoint(tmp_path):
+    """An eight-output network (the CK+ stage adds contempt) is loaded with its own label order."""
+    import torch
+
+    from emollama.heads.face import FaceCNN, load_face_cnn
+    from emollama.perception.face_clues import summarize_faces
+
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
+    net = FaceCNN((4, 4, 4, 8), n_classes=8)
+    path = tmp_path / "face.pt"
+    torch.save({"model": net.state_dict(), "widths": [4, 4, 4, 8], "labels": labels, "temperature": 1.0}, path)
+    loaded, ck = load_face_cnn(path)
+    model = CalibratedFaceCNN(loaded, 1.0, True, "tiny", tuple(ck["labels"]))
+    assert model.labels[-1] == "contempt" and model.predict([np.zeros((48, 48), np.uint8)]).shape == (1, 8)
+    with pytest.raises(Exception, match="8 outputs"):
+        CalibratedFaceCNN(loaded, 1.0, True, "tiny")  # default seven labels do not fit eight outputs
+    with av.open(str(EXAMPLE)) as c:
+        frames = [Frame(i, float(f.time), f.to_ndarray(format="rgb24"))
+                  for i, f in enumerate(c.decode(c.streams.video[0])) if i % 10 == 0][:4]
+    scan = FaceAnalyzer(expression=model, max_faces=1).scan(frames, static=True)
+    assert scan.expression_labels == tuple(labels)
+    summary = summarize_faces(scan, has_video=True)
+    assert set(summary.expression_probs) == set(labels)  # canonical words: contempt reaches fusion
+    assert list(summary.clues.expression_mean) == labels
 
 
 def test_smile_in_the_example_clip_reads_happy(model):

