@@ -88,6 +88,11 @@ def describe_voice(voice: VoiceClues) -> list[str]:
     return out
 
 
+#: Voice-head valence beyond which the voice itself counts as pleasant/unpleasant in descriptions
+#: (the tone word's sign when the words give none; the reasoning's "the voice model hears ...").
+HEAD_VALENCE_SIGN = 0.4
+
+
 def arousal_word(arousal: float | None) -> str | None:
     if arousal is None:
         return None

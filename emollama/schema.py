@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: VoiceClues.head_arousal / head_valence
 
 ModalityStatus = Literal["ok", "absent", "no_face", "silent", "no_speech", "no_text", "failed"]
 
@@ -88,6 +88,12 @@ class VoiceClues(_Model):
         description="measures relative to the clip's own baseline / population norms (z-like units)",
     )
     arousal: float | None = Field(None, description="-1 (calm) .. +1 (aroused), from prosody")
+    head_arousal: float | None = Field(
+        None, description="-1 .. +1, from the trained voice head: circumplex expectation of its class probabilities"
+    )
+    head_valence: float | None = Field(
+        None, description="-1 (unpleasant) .. +1 (pleasant), from the trained voice head, same way"
+    )
     note: str | None = None
 
 

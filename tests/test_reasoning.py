@@ -38,3 +38,12 @@ def test_missing_modalities_are_stated():
               words=WordsClues(status="no_text"))
     text = write_reasoning(c, {"neutral": 1.0}, None, [])
     assert "No face" in text and "no audio track" in text and "no emotion is concluded" in text
+
+
+def test_voice_model_valence_is_cited_only_when_clear():
+    scores = {"sad": 0.7, "happy": 0.3}
+    c = clues({"AU15": 2.2}, 2.0, "...")
+    c.voice.head_valence = -0.62
+    assert "the voice model hears it as unpleasant (valence -0.62)" in write_reasoning(c, scores, "sad", [])
+    c.voice.head_valence = 0.1
+    assert "voice model" not in write_reasoning(c, scores, "sad", [])

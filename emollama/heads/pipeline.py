@@ -4,9 +4,11 @@
 these wrappers return what the old components returned (so clues, cues, polarity and the
 reasoning stay the same) and additionally run the trained head:
 
-* :class:`HeadedVoice` runs the voice head on the same 16 kHz audio when speech was found and
-  keeps the result next to the :class:`~emollama.schema.VoiceClues` object it belongs to, so
-  ``Analyzer._evidence`` can check identity instead of trusting call order.
+* :class:`HeadedVoice` runs the voice head on the same 16 kHz audio when speech was found, writes
+  its arousal/valence into the clues (``head_arousal``/``head_valence``: the tone description uses
+  the valence when the words give no sign) and keeps the probabilities next to the
+  :class:`~emollama.schema.VoiceClues` object they belong to, so ``Analyzer._evidence`` can check
+  identity instead of trusting call order.
 * :class:`HeadedText` returns the text head's calibrated probabilities over the seven Ekman
   classes. Rule for the labels the head cannot output (worried, doubt, contempt): an explicit,
   non-negated emotion word in the transcript for one of them (the synonym table's cue finder)
@@ -42,6 +44,7 @@ class HeadedVoice:
         self.last = None
         if clues.status == "ok" and audio is not None:
             probs, arousal, valence = self.head.analyze(audio)
+            clues.head_arousal, clues.head_valence = arousal, valence
             self.last = (clues, probs, arousal, valence)
         return clues, track
 

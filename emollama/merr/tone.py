@@ -3,8 +3,9 @@
 MERR asked Qwen-Audio to pick the speaker's tone from a fixed list; we make the same choice
 offline from measurements, and always keep the evidence next to the word so a reader can check it.
 Prosody measures *arousal* well but says little about *valence*; the sign (pleasant/unpleasant)
-is borrowed from the transcript's polarity when one exists (VADER, English only). The rules, first
-match wins:
+is borrowed from the transcript's polarity when one exists (VADER, English only), else from the
+trained voice head's valence when it is clear (``|valence| ≥`` :data:`HEAD_VALENCE_SIGN`; the head
+is the only valence source for Mandarin speech). The rules, first match wins:
 
 1. no speech → no tone word;
 2. the pitch rises ≥ 3 semitones at the end (a question contour) → ``doubtful``;
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emollama.describe import arousal_word
+from emollama.describe import HEAD_VALENCE_SIGN, arousal_word
 from emollama.schema import VoiceClues, WordsClues
 
 #: The fixed tone vocabulary (MERR's final Qwen-Audio prompt used the same ten words).
@@ -58,6 +59,10 @@ def choose_tone(voice: VoiceClues, words: WordsClues | None = None) -> Tone:
     burst = rel.get("loudness_peak_vs_baseline_db")
     polarity = words.polarity if words is not None and words.status == "ok" else None
     sign = 0 if polarity is None or abs(polarity) < POLARITY_SIGN else (1 if polarity > 0 else -1)
+    valence = voice.head_valence
+    sign_from_voice = sign == 0 and valence is not None and abs(valence) >= HEAD_VALENCE_SIGN
+    if sign_from_voice:
+        sign = 1 if valence > 0 else -1
     loud = burst is not None and burst >= 14
 
     if final is not None and final >= 3:
@@ -82,4 +87,6 @@ def choose_tone(voice: VoiceClues, words: WordsClues | None = None) -> Tone:
             parts.append(f"{label} {text}")
     if polarity is not None:
         parts.append(f"words polarity {polarity:+.2f}")
+    if sign_from_voice:
+        parts.append(f"voice-model valence {valence:+.2f}")
     return Tone(word, "; ".join(parts))

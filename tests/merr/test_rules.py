@@ -93,3 +93,14 @@ def test_subtitle_table_accepts_emotion_llama_and_manifest_layouts(tmp_path) -> 
     b.write_text("path,transcript_en\nx.mp4,hi\ny.mp4,\n", encoding="utf-8")
     assert read_subtitles(a) == {"x": "hello there"}
     assert read_subtitles(b) == {"x": "hi"}
+
+
+def test_voice_head_valence_signs_the_tone_only_when_the_words_do_not() -> None:
+    sad_voice = VoiceClues(status="ok", arousal=-0.4, speech_duration_s=2.0, head_valence=-0.6)
+    tone = choose_tone(sad_voice)  # Mandarin or no transcript: the voice model's valence decides
+    assert tone.word == "sad" and "voice-model valence -0.60" in tone.evidence
+    assert choose_tone(sad_voice.model_copy(update={"head_valence": -0.2})).word == "calm"  # too weak
+    words = WordsClues(status="ok", text="x", polarity=0.8)
+    excited = VoiceClues(status="ok", arousal=0.7, speech_duration_s=2.0, head_valence=-0.7)
+    tone = choose_tone(excited, words)  # the words' sign wins over the voice model's
+    assert tone.word == "joyful" and "voice-model" not in tone.evidence
