@@ -13,7 +13,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut_happy.mp
 
 def write_video(path: Path, frames: list[np.ndarray] | None = None, *, fps: int = 10, seconds: float = 1.0,
                 size: int = 64, audio: np.ndarray | None = None, audio_rate: int = 16000,
-                codec: str = "mpeg4") -> Path:
+                codec: str = "mpeg4", audio_start_s: float = 0.0) -> Path:
     """Write frames (HxWx3 uint8) and optional mono float audio into ``path``."""
     if frames is None:
         n = max(1, int(seconds * fps))
@@ -33,16 +33,18 @@ def write_video(path: Path, frames: list[np.ndarray] | None = None, *, fps: int 
         for p in v.encode():
             out.mux(p)
         if a is not None:
-            write_audio_frames(out, a, audio, audio_rate)
+            write_audio_frames(out, a, audio, audio_rate, start_s=audio_start_s)
     return path
 
 
 def write_audio_frames(out: av.container.OutputContainer, stream: av.stream.Stream, audio: np.ndarray,
-                       rate: int) -> None:
+                       rate: int, start_s: float = 0.0) -> None:
+    """Encode mono float audio whose first sample sits ``start_s`` seconds after the container's time 0."""
+    first = round(start_s * rate)
     for start in range(0, len(audio), 1024):
         af = av.AudioFrame.from_ndarray(audio[start:start + 1024].astype(np.float32).reshape(1, -1),
                                         format="fltp", layout="mono")
-        af.sample_rate, af.pts, af.time_base = rate, start, Fraction(1, rate)
+        af.sample_rate, af.pts, af.time_base = rate, first + start, Fraction(1, rate)
         for p in stream.encode(af):
             out.mux(p)
     for p in stream.encode():

@@ -29,6 +29,19 @@ def test_video_with_audio(tmp_path: Path):
     assert audio is not None and abs(len(audio) / 16000 - 2.0) < 0.15
 
 
+@pytest.mark.parametrize("container", ["mkv", "mp4"])
+def test_audio_that_starts_after_the_picture_shares_the_frame_clock(tmp_path: Path, container: str):
+    """Sample 0 is the first frame's moment: a track starting 0.6 s late gets 0.6 s of silence first."""
+    tone = sine(1.0)
+    p = write_video(tmp_path / f"late.{container}", seconds=2.0, fps=10, audio=tone, audio_start_s=0.6)
+    audio = MediaReader(p).audio()
+    assert audio is not None
+    loud = np.flatnonzero(np.abs(audio) > 0.05)
+    assert abs(loud[0] / 16000 - 0.6) < 0.08, loud[0] / 16000
+    on_time = MediaReader(write_video(tmp_path / f"on.{container}", seconds=2.0, fps=10, audio=tone)).audio()
+    assert np.flatnonzero(np.abs(on_time) > 0.05)[0] / 16000 < 0.08
+
+
 def test_sampling_keeps_every_frame_of_a_slow_video(tmp_path: Path):
     p = write_video(tmp_path / "slow.mp4", seconds=2.0, fps=5)
     assert len(list(MediaReader(p).frames(fps=10))) == 10

@@ -196,16 +196,26 @@ class MediaReader:
 
     # ------------------------------------------------------------------ audio
     def audio(self, sample_rate: int = AUDIO_RATE) -> np.ndarray | None:
-        """The whole audio track as mono float32 at ``sample_rate``, or None if there is none."""
+        """The whole audio track as mono float32 at ``sample_rate``, or None if there is none.
+
+        Sample 0 is the moment of the first video frame (time 0 of :meth:`frames`), so speech
+        times and frame times share one clock: audio that starts later than the picture is
+        preceded by silence, audio that starts earlier loses its head.
+        """
         if not self.info.has_audio:
             return None
         limit = int(self.max_duration_s * sample_rate)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
         n = 0
+        offset_s = 0.0
         with self._open() as container:
             stream = container.streams.audio[0]
+            video = _video_stream(container) if self.info.has_video else None
+            video_start = _stream_start_s(video)
             for frame in self._decode(container, stream, "audio"):
+                if not chunks and frame.pts is not None and video_start is not None:
+                    offset_s = float(frame.pts * (frame.time_base or stream.time_base)) - video_start
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)
                     chunks.append(chunk)
@@ -220,7 +230,13 @@ class MediaReader:
         if not chunks:
             self.warnings.append("the audio stream has no decodable samples; voice is not used")
             return None
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+        audio = np.concatenate(chunks).astype(np.float32, copy=False)
+        shift = round(offset_s * sample_rate)
+        if shift > sample_rate // 100:  # more than 10 ms late (codec priming is smaller): pad
+            audio = np.concatenate([np.zeros(shift, dtype=np.float32), audio])
+        elif shift < -(sample_rate // 100):
+            audio = audio[-shift:]
+        return audio
 
     def _decode(self, container: av.container.InputContainer, stream: av.stream.Stream,
                 what: str) -> Iterator[av.frame.Frame]:
@@ -256,6 +272,13 @@ def _duration_s(container: av.container.InputContainer, video: av.stream.Stream 
         if stream is not None and stream.duration and stream.time_base:
             return float(stream.duration * stream.time_base)
     return None
+
+
+def _stream_start_s(stream: av.stream.Stream | None) -> float | None:
+    """When a stream starts on the container clock, in seconds (None without a stream or timestamp)."""
+    if stream is None or stream.start_time is None or not stream.time_base:
+        return None
+    return float(stream.start_time * stream.time_base)
 
 
 def _frame_time(frame: av.VideoFrame, stream: av.stream.Stream) -> float | None:
