@@ -15,7 +15,7 @@ issue allows adding CK+ dev, but then CK+ accuracy must come from subjects the m
 it contempt frames stay in the test folds and count as errors. Selection of the recipe used the
 out-of-fold CK+ accuracy and FER2013 val only.
 
-    python scripts/train_face_ckplus.py --init /tmp/emollama_face_cnn2/best.pt --contempt --threads 2
+    python scripts/train_face_ckplus.py --init /tmp/emollama_face_cnn/best.pt --contempt --threads 2
 """
 
 from __future__ import annotations
@@ -116,11 +116,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_face_ckplus"))
     ap.add_argument("--contempt", action="store_true", help="add an eighth output, contempt (CK+ only)")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--fer-fraction", type=float, default=0.5)
-    ap.add_argument("--oversample", type=int, default=8)
+    ap.add_argument("--fer-fraction", type=float, default=0.6)
+    ap.add_argument("--oversample", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
