@@ -91,6 +91,20 @@ def describe_voice(voice: VoiceClues) -> list[str]:
 #: Voice-head valence beyond which the voice itself counts as pleasant/unpleasant in descriptions
 #: (the tone word's sign when the words give none; the reasoning's "the voice model hears ...").
 HEAD_VALENCE_SIGN = 0.4
+#: The voice head's valence when it knows nothing (uniform over its EmoDB classes): five of its
+#: seven classes are unpleasant, so an unsure head already reads -0.31. A clear valence must also
+#: be this far from that value, in its own direction (``tests/heads/test_voice_head.py`` keeps the
+#: constant in step with the shipped head).
+VOICE_HEAD_UNINFORMED_VALENCE = -0.314
+HEAD_VALENCE_MARGIN = 0.25
+
+
+def voice_valence_sign(valence: float | None) -> int:
+    """+1 / -1 when the voice head's valence is clearly pleasant / unpleasant, else 0."""
+    if valence is None or abs(valence) < HEAD_VALENCE_SIGN:
+        return 0
+    sign = 1 if valence > 0 else -1
+    return sign if sign * (valence - VOICE_HEAD_UNINFORMED_VALENCE) >= HEAD_VALENCE_MARGIN else 0
 
 
 def arousal_word(arousal: float | None) -> str | None:

@@ -139,11 +139,13 @@ def main() -> None:
             report["cnn_stage1"] = ck.get("stage1")
             report["ckplus_out_of_fold"] = {k: v for k, v in ckplus_oof.items() if k != "args"}
             stage1_path = Path(args.stage1 or ck["stage1"]["path"])
-            if stage1_path.is_file():  # the stage-1 CNN competes too (flip-averaged, as it would ship)
-                s1, _ = load_face_cnn(stage1_path)
-                nets["stage1_cnn"] = s1
-                forwards["stage1_cnn"] = lambda ims, n=s1: cnn_logits(n, preprocess_faces_48(ims), True)
-                classes["stage1_cnn"] = CANON
+            if not stage1_path.is_file():
+                raise SystemExit(f"stage-1 CNN {stage1_path} not found: pass --stage1 PATH so the second stage "
+                                 "is compared with the network it started from")
+            s1, _ = load_face_cnn(stage1_path)  # the stage-1 CNN competes too (flip-averaged, as it would ship)
+            nets["stage1_cnn"] = s1
+            forwards["stage1_cnn"] = lambda ims, n=s1: cnn_logits(n, preprocess_faces_48(ims), True)
+            classes["stage1_cnn"] = CANON
         report["cnn_epoch"] = ck.get("epoch")
         report["cnn_parameters"] = sum(p.numel() for p in cnn.parameters())
         for tta in (False, True):

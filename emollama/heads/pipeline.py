@@ -4,7 +4,7 @@
 these wrappers return what the old components returned (so clues, cues, polarity and the
 reasoning stay the same) and additionally run the trained head:
 
-* :class:`HeadedVoice` runs the voice head on the same 16 kHz audio when speech was found, writes
+* :class:`HeadedVoice` runs the voice head on the speech segments of the same 16 kHz audio, writes
   its arousal/valence into the clues (``head_arousal``/``head_valence``: the tone description uses
   the valence when the words give no sign) and keeps the probabilities next to the
   :class:`~emollama.schema.VoiceClues` object they belong to, so ``Analyzer._evidence`` can check
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from emollama.heads.text import TextEmotionHead
-from emollama.heads.voice import VoiceEmotionHead
+from emollama.heads.voice import SAMPLE_RATE, VoiceEmotionHead
 from emollama.schema import TextCue, VoiceClues
 
 #: Probability given to a label outside the text head's classes when the text names it outright.
@@ -42,8 +42,9 @@ class HeadedVoice:
     def analyze(self, audio: np.ndarray | None) -> tuple[VoiceClues, Any]:
         clues, track = self.base.analyze(audio)
         self.last = None
-        if clues.status == "ok" and audio is not None:
-            probs, arousal, valence = self.head.analyze(audio)
+        speech = speech_only(audio, clues) if clues.status == "ok" and audio is not None else None
+        if speech is not None:
+            probs, arousal, valence = self.head.analyze(speech)
             clues.head_arousal, clues.head_valence = arousal, valence
             self.last = (clues, probs, arousal, valence)
         return clues, track
@@ -56,6 +57,21 @@ class HeadedVoice:
 
     def __getattr__(self, name: str) -> Any:  # speech(), etc. stay available
         return getattr(self.base, name)
+
+
+#: Less speech than this (in seconds) is not given to the voice head.
+MIN_HEAD_SPEECH_S = 0.25
+
+
+def speech_only(audio: np.ndarray, clues: VoiceClues) -> np.ndarray | None:
+    """The VAD speech segments of ``audio`` (16 kHz), joined; None when there is too little speech.
+
+    The head was trained on EmoDB utterances that are nearly all speech, so it is given speech
+    only: silence, music and padding would otherwise be averaged into its clip mean.
+    """
+    parts = [audio[max(0, int(s.start_s * SAMPLE_RATE)):int(s.end_s * SAMPLE_RATE)] for s in clues.speech_segments]
+    speech = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return speech if speech.size >= MIN_HEAD_SPEECH_S * SAMPLE_RATE else None
 
 
 class HeadedText:

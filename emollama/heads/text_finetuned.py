@@ -21,7 +21,11 @@ from torch import nn
 
 from emollama.errors import ModelUnavailableError
 
+#: Training texts are cut at this many word pieces (GoEmotions/MELD lines are shorter).
 MAX_TOKENS = 64
+#: Inference reads up to this many (MiniLM's own limit): a long transcript is not cut at 64; mean
+#: pooling keeps the representation on the same scale.
+MAX_TOKENS_INFERENCE = 256
 
 
 def load_minilm_base() -> tuple[object, nn.Module]:
@@ -116,8 +120,8 @@ class FineTunedTextHead:
     def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = []
         for i in range(0, len(texts), batch_size):
-            enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=MAX_TOKENS,
-                                 return_tensors="pt")
+            enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
+                                 max_length=MAX_TOKENS_INFERENCE, return_tensors="pt")
             h = self.model.bottom(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
             out.append(self.model.head(h, enc["attention_mask"]) + self.bias)
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)

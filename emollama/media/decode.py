@@ -232,10 +232,16 @@ class MediaReader:
             return None
         audio = np.concatenate(chunks).astype(np.float32, copy=False)
         shift = round(offset_s * sample_rate)
-        if shift > sample_rate // 100:  # more than 10 ms late (codec priming is smaller): pad
+        if abs(shift) > limit:  # broken or wrapped timestamps: do not trust them
+            self.warnings.append(f"the audio stream's start time ({offset_s:+.1f} s from the picture) is not "
+                                 "plausible; audio is taken as starting with the picture")
+        elif shift > sample_rate // 100:  # more than 10 ms late (codec priming is smaller): pad
             audio = np.concatenate([np.zeros(shift, dtype=np.float32), audio])
         elif shift < -(sample_rate // 100):
             audio = audio[-shift:]
+            if audio.size < sample_rate // 100:
+                self.warnings.append("the audio track ends before the picture starts; voice is not used")
+                return None
         return audio
 
     def _decode(self, container: av.container.InputContainer, stream: av.stream.Stream,

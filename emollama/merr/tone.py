@@ -4,8 +4,9 @@ MERR asked Qwen-Audio to pick the speaker's tone from a fixed list; we make the 
 offline from measurements, and always keep the evidence next to the word so a reader can check it.
 Prosody measures *arousal* well but says little about *valence*; the sign (pleasant/unpleasant)
 is borrowed from the transcript's polarity when one exists (VADER, English only), else from the
-trained voice head's valence when it is clear (``|valence| ≥`` :data:`HEAD_VALENCE_SIGN`; the head
-is the only valence source for Mandarin speech). The rules, first match wins:
+trained voice head's valence when it is clear (:func:`emollama.describe.voice_valence_sign`: beyond
+±0.4 and away from the value an unsure head gives; the head is the only valence source for
+Mandarin speech). The rules, first match wins:
 
 1. no speech → no tone word;
 2. the pitch rises ≥ 3 semitones at the end (a question contour) → ``doubtful``;
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emollama.describe import HEAD_VALENCE_SIGN, arousal_word
+from emollama.describe import arousal_word, voice_valence_sign
 from emollama.schema import VoiceClues, WordsClues
 
 #: The fixed tone vocabulary (MERR's final Qwen-Audio prompt used the same ten words).
@@ -60,9 +61,9 @@ def choose_tone(voice: VoiceClues, words: WordsClues | None = None) -> Tone:
     polarity = words.polarity if words is not None and words.status == "ok" else None
     sign = 0 if polarity is None or abs(polarity) < POLARITY_SIGN else (1 if polarity > 0 else -1)
     valence = voice.head_valence
-    sign_from_voice = sign == 0 and valence is not None and abs(valence) >= HEAD_VALENCE_SIGN
+    sign_from_voice = sign == 0 and voice_valence_sign(valence) != 0
     if sign_from_voice:
-        sign = 1 if valence > 0 else -1
+        sign = voice_valence_sign(valence)
     loud = burst is not None and burst >= 14
 
     if final is not None and final >= 3:

@@ -37,9 +37,9 @@ def read_ct2_variables(path: Path, prefix: str = "encoder/") -> dict[str, np.nda
     """Named arrays whose names start with ``prefix`` from a CTranslate2 ``model.bin`` (as float32).
 
     The file is a header (format version, spec name, revision, count) and then, per variable,
-    its name, rank, dimensions, dtype code, byte count and raw bytes. Only floating and integer
-    variables are supported; anything else (e.g. a quantised int8 model with scales) is refused
-    with a clear error rather than read as wrong numbers.
+    its name, rank, dimensions, dtype code, byte count and raw bytes. Only float16/float32 weights
+    (and integer scalars such as ``num_heads``) are read; anything else, e.g. an int8 model with
+    scales, is refused with a clear error rather than read as wrong numbers.
     """
     out: dict[str, np.ndarray] = {}
     try:
@@ -68,8 +68,10 @@ def read_ct2_variables(path: Path, prefix: str = "encoder/") -> dict[str, np.nda
                 if not name.startswith(prefix):
                     fh.seek(nbytes, 1)
                     continue
-                if code not in _CT2_DTYPES:
-                    raise ModelUnavailableError(f"{path}: variable {name} has unsupported CTranslate2 dtype {code}")
+                if code not in _CT2_DTYPES or (rank > 0 and code not in (0, 4)) or name.endswith("_scale"):
+                    raise ModelUnavailableError(
+                        f"{path}: variable {name} is quantised or of dtype {code}; this reader takes float16/float32 "
+                        "weights only (convert the model without quantisation)")
                 raw = fh.read(nbytes)
                 if len(raw) != nbytes:
                     raise EOFError

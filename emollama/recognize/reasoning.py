@@ -8,7 +8,7 @@ evidence does; a modality that is missing says so instead of being papered over.
 
 from __future__ import annotations
 
-from emollama.describe import HEAD_VALENCE_SIGN, arousal_word, describe_aus, describe_voice
+from emollama.describe import arousal_word, describe_aus, describe_voice, voice_valence_sign
 from emollama.recognize.au_rules import supporting_aus
 from emollama.schema import Clues, ModalityScores
 
@@ -46,8 +46,8 @@ def write_reasoning(clues: Clues, scores: dict[str, float], label: str | None,
 
     if voice.status == "ok":
         desc = describe_voice(voice)
-        if voice.head_valence is not None and abs(voice.head_valence) >= HEAD_VALENCE_SIGN:
-            feel = "pleasant" if voice.head_valence > 0 else "unpleasant"
+        if voice_valence_sign(voice.head_valence):
+            feel = "pleasant" if voice_valence_sign(voice.head_valence) > 0 else "unpleasant"
             desc.append(f"the voice model hears it as {feel} (valence {voice.head_valence:+.2f})")
         arousal = arousal_word(voice.arousal)
         lead = f"The voice ({voice.speech_duration_s:.1f} s of speech) sounds {arousal}" if arousal else \

@@ -29,6 +29,19 @@ def test_distribution_on_a_generated_tone(head: VoiceEmotionHead):
     assert merr["neutral"] == pytest.approx(0.7) and merr["sad"] == pytest.approx(0.3)
 
 
+def test_uninformed_valence_constant_matches_the_shipped_head():
+    from emollama.describe import VOICE_HEAD_UNINFORMED_VALENCE, voice_valence_sign
+    from emollama.heads.text import LinearHead
+    from emollama.heads.voice import VOICE_DIR
+
+    labels = LinearHead.load(VOICE_DIR / "voice_linear").labels
+    _, v = arousal_valence(dict.fromkeys(labels, 1 / len(labels)))
+    assert v == pytest.approx(VOICE_HEAD_UNINFORMED_VALENCE, abs=0.002)
+    assert voice_valence_sign(v) == 0  # an unsure head gives no sign
+    assert voice_valence_sign(arousal_valence({"angry": 1.0})[1]) == -1
+    assert voice_valence_sign(arousal_valence({"happy": 1.0})[1]) == 1
+
+
 def test_arousal_valence_expectation():
     assert arousal_valence({"angry": 1.0}) == CIRCUMPLEX["angry"]
     a, v = arousal_valence({"happy": 0.5, "sad": 0.5})
@@ -51,3 +64,16 @@ def test_emodb_clips_angry_louder_than_bored(head: VoiceEmotionHead, shared_data
         arousal["angry" if r["label"] == "angry" else "low"].append(a)
     assert correct >= len(rows) // 2
     assert np.mean(arousal["angry"]) > np.mean(arousal["low"])
+
+
+def test_the_head_hears_only_the_speech_segments():
+    from emollama.heads.pipeline import speech_only
+    from emollama.schema import SpeechSegment, VoiceClues
+
+    audio = np.zeros(16000 * 3, np.float32)
+    audio[16000:24000] = 1.0
+    clues = VoiceClues(status="ok", speech_segments=[SpeechSegment(start_s=1.0, end_s=1.5)])
+    speech = speech_only(audio, clues)
+    assert speech is not None and speech.size == 8000 and np.all(speech == 1.0)
+    short = VoiceClues(status="ok", speech_segments=[SpeechSegment(start_s=1.0, end_s=1.1)])
+    assert speech_only(audio, short) is None  # under 0.25 s: the head is not asked

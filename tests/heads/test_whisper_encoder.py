@@ -96,6 +96,11 @@ def test_truncated_or_foreign_file_is_a_clear_error(tmp_path: Path):
     write_ct2(path, {"decoder/x": np.zeros(3, np.float32)})
     with pytest.raises(ModelUnavailableError, match="no variables"):
         WhisperEncoder.from_ct2(path)
+    quantised = tiny_encoder_variables(TINY)
+    quantised["encoder/conv1/weight"] = np.ones((16, 80, 3), np.int8)  # an int8 conversion
+    write_ct2(path, quantised)
+    with pytest.raises(ModelUnavailableError, match="quantised"):
+        WhisperEncoder.from_ct2(path)
 
 
 def test_matches_ctranslate2_on_the_installed_whisper_base():

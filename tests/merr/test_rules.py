@@ -100,6 +100,9 @@ def test_voice_head_valence_signs_the_tone_only_when_the_words_do_not() -> None:
     tone = choose_tone(sad_voice)  # Mandarin or no transcript: the voice model's valence decides
     assert tone.word == "sad" and "voice-model valence -0.60" in tone.evidence
     assert choose_tone(sad_voice.model_copy(update={"head_valence": -0.2})).word == "calm"  # too weak
+    # -0.45 is what a nearly uniform (unsure) head gives, since most EmoDB classes are unpleasant.
+    assert choose_tone(sad_voice.model_copy(update={"head_valence": -0.45})).word == "calm"
+    assert choose_tone(sad_voice.model_copy(update={"head_valence": 0.5})).word == "calm"  # no rule: calm
     words = WordsClues(status="ok", text="x", polarity=0.8)
     excited = VoiceClues(status="ok", arousal=0.7, speech_duration_s=2.0, head_valence=-0.7)
     tone = choose_tone(excited, words)  # the words' sign wins over the voice model's
