@@ -8,7 +8,7 @@ with the best mean is kept. Then, on dev: the prior correction (0, 0.5 or 1 × l
 subtracted from the logits) is chosen by the same mean, and the temperature is fitted (ECE
 before/after reported). Checkpoints every epoch to ``--work/last.pt`` and resumes from it.
 
-    OMP_NUM_THREADS=2 python scripts/train_text_finetune.py --data ../shared/data/text --threads 2
+    cd scripts && python train_text_finetune.py --data ../../shared/data/text --top 2 --epochs 3 --meld-repeat 3
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--meld-repeat", type=int, default=1,
+    ap.add_argument("--meld-repeat", type=int, default=3,
                     help="MELD train rows appear this many times per epoch (MELD is 1/4 of GoEmotions)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
