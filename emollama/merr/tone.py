@@ -61,9 +61,10 @@ def choose_tone(voice: VoiceClues, words: WordsClues | None = None) -> Tone:
     polarity = words.polarity if words is not None and words.status == "ok" else None
     sign = 0 if polarity is None or abs(polarity) < POLARITY_SIGN else (1 if polarity > 0 else -1)
     valence = voice.head_valence
-    sign_from_voice = sign == 0 and voice_valence_sign(valence) != 0
+    voice_sign = voice_valence_sign(valence)
+    sign_from_voice = sign == 0 and voice_sign != 0
     if sign_from_voice:
-        sign = voice_valence_sign(valence)
+        sign = voice_sign
     loud = burst is not None and burst >= 14
 
     if final is not None and final >= 3:

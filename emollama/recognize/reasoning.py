@@ -46,8 +46,8 @@ def write_reasoning(clues: Clues, scores: dict[str, float], label: str | None,
 
     if voice.status == "ok":
         desc = describe_voice(voice)
-        if voice_valence_sign(voice.head_valence):
-            feel = "pleasant" if voice_valence_sign(voice.head_valence) > 0 else "unpleasant"
+        if voice_sign := voice_valence_sign(voice.head_valence):
+            feel = "pleasant" if voice_sign > 0 else "unpleasant"
             desc.append(f"the voice model hears it as {feel} (valence {voice.head_valence:+.2f})")
         arousal = arousal_word(voice.arousal)
         lead = f"The voice ({voice.speech_duration_s:.1f} s of speech) sounds {arousal}" if arousal else \
