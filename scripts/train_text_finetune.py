@@ -1,4 +1,4 @@
-"""Fine-tune the top layers of all-MiniLM-L6-v2 for text emotion (``emollama/assets/heads/text/minilm_top.*``).
+"""Fine-tune the top layers of all-MiniLM-L6-v2 for text emotion: one member of the shipped ensemble.
 
 Data as in ``train_text.py``: GoEmotions-Ekman train rows with one label + MELD train. The frozen
 bottom layers are run once over every text and their outputs cached in memory (fp16), so each
@@ -6,9 +6,11 @@ epoch only runs and back-propagates the top ``--top`` layers. After every epoch 
 scored on GoEmotions-Ekman dev (single-label rows, macro-F1) and MELD dev (weighted-F1); the epoch
 with the best mean is kept. Then, on dev: the prior correction (0, 0.5 or 1 × log class frequency
 subtracted from the logits) is chosen by the same mean, and the temperature is fitted (ECE
-before/after reported). Checkpoints every epoch to ``--work/last.pt`` and resumes from it.
+before/after reported). Checkpoints every epoch to ``--work/last_TAG.pt`` and resumes from it.
+Writes ``minilm_top.*`` to ``--out`` (default ``--work/out_TAG``); ``build_text_ensemble.py``
+combines such folders into what ``analyze`` loads (commands in the text MODEL_CARD).
 
-    cd scripts && python train_text_finetune.py --data ../../shared/data/text --top 2 --epochs 3 --meld-repeat 3
+    cd scripts && python train_text_finetune.py --data ../../shared/data/text --top 4 --epochs 2 --meld-repeat 3
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ from tqdm import tqdm
 from train_text import LABELS, read_goemotions, read_meld
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, softmax
-from emollama.heads.text import TEXT_DIR
-from emollama.heads.text_finetuned import MAX_TOKENS, MiniLMEmotionModel, load_minilm_base
+from emollama.heads.text_finetuned import MAX_TOKENS, MiniLMEmotionModel, load_minilm_base, normalize_punctuation
 
 
 def encode_bottom(model: MiniLMEmotionModel, tokenizer, texts: list[str], batch: int = 128
@@ -78,7 +79,8 @@ def dev_scores(logits: dict[str, np.ndarray], ys: dict[str, np.ndarray], bias: n
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/text"))
-    ap.add_argument("--out", type=Path, default=TEXT_DIR)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where minilm_top.* go (default WORK/out_TAG); build_text_ensemble.py ships them")
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_text_ft"))
     ap.add_argument("--top", type=int, default=2, help="how many top layers to fine-tune")
     ap.add_argument("--epochs", type=int, default=3)
@@ -88,6 +90,8 @@ def main() -> None:
     ap.add_argument("--meld-repeat", type=int, default=3,
                     help="MELD train rows appear this many times per epoch (MELD is 1/4 of GoEmotions)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--raw-punctuation", action="store_true",
+                    help="keep typographic quotes/dashes as they are (heads before 2026-11-22 were trained so)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -100,6 +104,9 @@ def main() -> None:
     dev_text = {"goemotions": read_goemotions(args.data / "goemotions_ekman_dev.tsv", names),
                 "meld": read_meld(args.data / "meld_dev.csv")}
     texts, y = go_x + meld_x, np.concatenate([go_y, meld_y])
+    if not args.raw_punctuation:
+        texts = [normalize_punctuation(t) for t in texts]
+        dev_text = {k: ([normalize_punctuation(t) for t in v[0]], v[1]) for k, v in dev_text.items()}
     pool = np.concatenate([np.arange(len(go_x))] + [len(go_x) + np.arange(len(meld_x))] * args.meld_repeat)
 
     tokenizer, base = load_minilm_base()
@@ -116,7 +123,8 @@ def main() -> None:
     steps = len(pool) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.lr, args.head_lr], total_steps=args.epochs * steps,
                                                 pct_start=0.06, anneal_strategy="linear")
-    tag = f"top{args.top}_meld{args.meld_repeat}"
+    tag = f"top{args.top}_meld{args.meld_repeat}" + ("" if args.raw_punctuation else "_ascii")
+    out = args.out or args.work / f"out_{tag}"
     last = args.work / f"last_{tag}.pt"
     state = {"epoch": 0, "history": [], "best": None, "train_s": 0.0}
     if last.is_file():
@@ -166,7 +174,8 @@ def main() -> None:
     all_logits = np.concatenate([dev_logits["goemotions"], dev_logits["meld"]]) + bias
     all_y = np.concatenate([dev_y["goemotions"], dev_y["meld"]])
     temperature = fit_temperature(all_logits, all_y)
-    report = {"n_top": args.top, "labels": list(LABELS), "temperature": round(temperature, 4),
+    report = {"n_top": args.top, "labels": list(LABELS), "normalize_punctuation": not args.raw_punctuation,
+              "temperature": round(temperature, 4),
               "logit_bias": [round(float(b), 5) for b in bias], "prior_correction": tau,
               "dev": corrections[tau], "prior_correction_grid": {str(k): v for k, v in corrections.items()},
               "ece_before": round(expected_calibration_error(softmax(all_logits), all_y), 4),
@@ -174,10 +183,10 @@ def main() -> None:
               "epochs": state["history"], "best_epoch": state["best"]["epoch"],
               "n_train": {"goemotions_single_label": len(go_x), "meld": len(meld_x), "meld_repeat": args.meld_repeat},
               "train_s": round(time.perf_counter() - t0, 1), "args": {k: str(v) for k, v in vars(args).items()}}
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.half().contiguous() for k, v in model.trainable_state().items()},
-              str(args.out / "minilm_top.safetensors"))
-    (args.out / "minilm_top.json").write_text(json.dumps(report, indent=2) + "\n")
+              str(out / "minilm_top.safetensors"))
+    (out / "minilm_top.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k not in ("args",)}, indent=2), flush=True)
 
 

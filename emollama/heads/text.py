@@ -118,13 +118,15 @@ class LinearHead:
 
 
 FINETUNED_STEM = TEXT_DIR / "minilm_top"
+ENSEMBLE_PATH = TEXT_DIR / "minilm_ensemble.json"
 
 
 class TextEmotionHead:
     """Transcript → probabilities over canonical labels; English via MiniLM, any other language via e5.
 
-    English uses the fine-tuned MiniLM (:mod:`emollama.heads.text_finetuned`) when it is shipped,
-    else the logistic regression on frozen MiniLM embeddings; other languages use the logistic
+    English uses the ensemble of fine-tuned MiniLM heads (:mod:`emollama.heads.text_finetuned`)
+    when it is shipped, else a single fine-tuned MiniLM, else the logistic regression on frozen
+    MiniLM embeddings; other languages use the logistic
     regression on e5 embeddings. All share one label order (checked at load).
     """
 
@@ -132,14 +134,18 @@ class TextEmotionHead:
         self.multilingual = LinearHead.load(TEXT_DIR / "e5_lr")
         self._e5 = E5Embedder(e5)
         self._finetuned = None
-        if FINETUNED_STEM.with_suffix(".safetensors").is_file():
-            from emollama.heads.text_finetuned import FineTunedTextHead
+        if ENSEMBLE_PATH.is_file() or FINETUNED_STEM.with_suffix(".safetensors").is_file():
+            from emollama.heads.text_finetuned import EnsembleTextHead, FineTunedTextHead
 
-            self._finetuned = FineTunedTextHead(FINETUNED_STEM)
+            if ENSEMBLE_PATH.is_file():
+                self._finetuned = EnsembleTextHead(ENSEMBLE_PATH)
+                english = f"ensemble of {len(self._finetuned.members)} fine-tuned MiniLM (en)"
+            else:
+                self._finetuned = FineTunedTextHead(FINETUNED_STEM)
+                english = "fine-tuned MiniLM (en)"
             if tuple(normalize_label(y) for y in self._finetuned.labels) != self.multilingual.labels:
                 raise ModelUnavailableError("the shipped text heads disagree on their label order; rebuild them")
             self.labels = self.multilingual.labels
-            english = "fine-tuned MiniLM (en)"
         else:
             self.english = LinearHead.load(TEXT_DIR / "minilm_lr")
             self._minilm = MiniLMEmbedder()

@@ -12,6 +12,7 @@ chosen on dev, because macro-F1 rewards the rare classes) are stored next to the
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -20,12 +21,22 @@ import torch
 from torch import nn
 
 from emollama.errors import ModelUnavailableError
+from emollama.heads.calibration import log_softmax, softmax
 
 #: Training texts are cut at this many word pieces (GoEmotions/MELD lines are shorter).
 MAX_TOKENS = 64
 #: Inference reads up to this many (MiniLM's own limit): a long transcript is not cut at 64; mean
 #: pooling keeps the representation on the same scale.
 MAX_TOKENS_INFERENCE = 256
+
+# Typographic quotes and dashes → ASCII. MELD and GoEmotions mix "he’s" and "he's", and Whisper
+# writes the ASCII form; MiniLM's vocabulary splits the two differently, so one spelling is taught.
+_ASCII_PUNCTUATION = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "—": " - ", "–": " - "})
+
+
+def normalize_punctuation(text: str) -> str:
+    """Typographic apostrophes, quotes, ellipses and dashes in their ASCII spelling."""
+    return text.translate(_ASCII_PUNCTUATION)
 
 
 def load_minilm_base() -> tuple[object, nn.Module]:
@@ -88,10 +99,52 @@ class MiniLMEmotionModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if k.startswith(("top.", "classifier."))}
 
 
-class FineTunedTextHead:
-    """Texts → calibrated probabilities over the head's labels (English)."""
+def pack_low_rank(trained: dict[str, torch.Tensor], base: dict[str, torch.Tensor], rank: int
+                  ) -> dict[str, torch.Tensor]:
+    """Shipping form of fine-tuned weights: each matrix as the packaged one plus a rank-``rank`` delta.
 
-    def __init__(self, stem: Path) -> None:
+    Why: fine-tuning moves a matrix by a delta whose energy sits in few directions, so
+    ``W = W_package + U @ V`` with a truncated SVD keeps the head's dev scores (measured by
+    ``scripts/build_text_ensemble.py``) at a fraction of the bytes — all six MiniLM layers fit in
+    ~8 MB instead of 21 MB at rank 96. Vectors (biases, LayerNorm) and matrices the delta would not
+    shrink are stored whole. Everything is fp16.
+    """
+    packed: dict[str, torch.Tensor] = {}
+    for key, w in trained.items():
+        w = w.float()
+        if w.ndim == 2 and key in base and rank * sum(w.shape) < w.numel():
+            u, s, vh = torch.linalg.svd((w - base[key].float()).double(), full_matrices=False)
+            packed[f"{key}.delta_u"] = (u[:, :rank] * s[:rank]).half().contiguous()
+            packed[f"{key}.delta_v"] = vh[:rank].half().contiguous()
+        else:
+            packed[key] = w.half().contiguous()
+    return packed
+
+
+def unpack_low_rank(packed: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`pack_low_rank` (a state dict without deltas passes through as fp32)."""
+    state: dict[str, torch.Tensor] = {}
+    for key, value in packed.items():
+        if key.endswith(".delta_v"):
+            continue
+        if key.endswith(".delta_u"):
+            name = key[: -len(".delta_u")]
+            if name not in base or f"{name}.delta_v" not in packed:
+                raise ModelUnavailableError(f"low-rank weight {name} has no packaged matrix or no second factor")
+            state[name] = base[name].float() + value.float() @ packed[f"{name}.delta_v"].float()
+        else:
+            state[key] = value.float()
+    return state
+
+
+class FineTunedTextHead:
+    """Texts → calibrated probabilities over the head's labels (English).
+
+    ``minilm`` lets several heads (an ensemble's members) share one load of the packaged model;
+    each member gets its own copy of the layers it changes.
+    """
+
+    def __init__(self, stem: Path, minilm: tuple[object, nn.Module] | None = None) -> None:
         weights, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
         if not weights.is_file() or not meta_path.is_file():
             raise ModelUnavailableError(f"text head weights missing at {weights}; rebuild with its MODEL_CARD command")
@@ -101,9 +154,11 @@ class FineTunedTextHead:
         self.labels: tuple[str, ...] = tuple(meta["labels"])
         self.temperature = float(meta["temperature"])
         self.bias = torch.tensor(meta["logit_bias"], dtype=torch.float32)
-        self.tokenizer, base = load_minilm_base()
+        self.tokenizer, base = minilm if minilm is not None else load_minilm_base()
+        if minilm is not None:
+            base = copy.deepcopy(base)
         self.model = MiniLMEmotionModel(base, int(meta["n_top"]), len(self.labels))
-        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        state = unpack_low_rank(load_file(str(weights)), self.model.state_dict())
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         shipped_missing = [k for k in missing if k.startswith(("top.", "classifier."))]
         if shipped_missing or unexpected:
@@ -111,19 +166,54 @@ class FineTunedTextHead:
                                         f"unexpected {unexpected[:3]})")
         self.model.eval()
         self.meta = meta
+        # Heads trained before the normaliser existed saw the raw spelling; keep giving them that.
+        self.normalize = bool(meta.get("normalize_punctuation", False))
 
     @torch.inference_mode()
-    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def logits(self, texts: list[str], batch_size: int = 64, with_bias: bool = True) -> np.ndarray:
+        """Uncalibrated logits; ``with_bias=False`` leaves out this head's own prior correction."""
+        if self.normalize:
+            texts = [normalize_punctuation(t) for t in texts]
         out = []
         for i in range(0, len(texts), batch_size):
             enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
                                  max_length=MAX_TOKENS_INFERENCE, return_tensors="pt")
             h = self.model.bottom(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
-            out.append(self.model.head(h, enc["attention_mask"]) + self.bias)
+            z = self.model.head(h, enc["attention_mask"])
+            out.append(z + self.bias if with_bias else z)
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        z = self.logits(texts) / self.temperature
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(self.logits(texts) / self.temperature)
+
+
+class EnsembleTextHead:
+    """Several fine-tuned MiniLM heads, their log-probabilities averaged, then one prior correction and temperature.
+
+    Why: MELD's sitcom lines are short and ambiguous, and single heads that differ in how many
+    layers they tune disagree on them in different ways; averaging two such heads raised both dev
+    metrics where more epochs or more tuned layers did not (``scripts/build_text_ensemble.py``).
+    The ensemble file lists its members (stems in the same folder) and stores the ensemble's own
+    ``logit_bias`` (prior correction) and ``temperature``; the members' own ones are not used.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise ModelUnavailableError(f"text ensemble missing at {path}; rebuild with its MODEL_CARD command")
+        meta = json.loads(path.read_text())
+        minilm = load_minilm_base()
+        self.members = [FineTunedTextHead(path.parent / stem, minilm) for stem in meta["members"]]
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        if any(m.labels != self.labels for m in self.members):
+            raise ModelUnavailableError(f"the members of {path} disagree on their labels; rebuild the ensemble")
+        self.bias = np.asarray(meta["logit_bias"], dtype=np.float32)
+        self.temperature = float(meta["temperature"])
+        self.meta = meta
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Mean member log-probability plus the ensemble's prior correction (before the temperature)."""
+        mean = np.mean([log_softmax(m.logits(texts, with_bias=False)) for m in self.members], axis=0)
+        return mean + self.bias
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return softmax(self.logits(texts) / self.temperature)
