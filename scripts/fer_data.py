@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from emollama.perception.expression import FER_LABELS
@@ -42,3 +43,22 @@ def load_split(root: Path, split: str, size: int, cache: Path) -> tuple[np.ndarr
 def to_tensor(x: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W) → (N, 1, H, W) in [-1, 1]: the scaling both face networks use at inference."""
     return torch.from_numpy((x.astype(np.float32)[:, None] / 255.0 - 0.5) * 2.0)
+
+
+def random_flip_affine(batch: torch.Tensor, rng: np.random.Generator, degrees: float, shift_px: float,
+                       scale: float) -> torch.Tensor:
+    """Random mirror, then rotation (± ``degrees``), shift (± ``shift_px``) and zoom (1 ± ``scale``) per image.
+
+    Shared by both face recipes; the random draws come in a fixed order (flip, angle, shift, zoom)
+    so a seed gives the same batches as before this was factored out.
+    """
+    n, size = batch.shape[0], batch.shape[-1]
+    flip = torch.from_numpy(rng.random(n) < 0.5)
+    batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+    angle = torch.from_numpy(rng.uniform(-degrees, degrees, n).astype(np.float32)) * np.pi / 180
+    shift = torch.from_numpy(rng.uniform(-shift_px, shift_px, (n, 2)).astype(np.float32)) * 2 / size
+    zoom = torch.from_numpy(rng.uniform(1 - scale, 1 + scale, n).astype(np.float32))
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, grid, padding_mode="border", align_corners=False)

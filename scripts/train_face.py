@@ -20,24 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fer_data import load_split, to_tensor
+from checkpoints import resume_checkpoint, save_checkpoint
+from fer_data import load_split, random_flip_affine, to_tensor
 
 from emollama.perception.expression import FER_LABELS, INPUT_SIZE, load_fer_network
 
 
 def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Horizontal flip, ±4 px shift, ±10° rotation and ±20 % contrast: the variation FER2013 faces show."""
-    n = batch.shape[0]
-    flip = torch.from_numpy(rng.random(n) < 0.5)
-    batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
-    angle = torch.from_numpy(rng.uniform(-10, 10, n).astype(np.float32)) * np.pi / 180
-    shift = torch.from_numpy(rng.uniform(-4, 4, (n, 2)).astype(np.float32)) * 2 / INPUT_SIZE
-    scale = torch.from_numpy(rng.uniform(0.9, 1.1, n).astype(np.float32))
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
-    batch = F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
-    contrast = torch.from_numpy(rng.uniform(0.8, 1.2, (n, 1, 1, 1)).astype(np.float32))
+    batch = random_flip_affine(batch, rng, degrees=10, shift_px=4, scale=0.1)
+    contrast = torch.from_numpy(rng.uniform(0.8, 1.2, (batch.shape[0], 1, 1, 1)).astype(np.float32))
     return (batch * contrast).clamp(-1, 1)
 
 
@@ -81,13 +73,8 @@ def main() -> None:
     state = {"epoch": 0, "best": evaluate(model, xva_t, yva), "history": [], "train_s": 0.0}
     state["baseline_val"] = dict(state["best"])
     print(f"fer package network on val: {state['baseline_val']}", flush=True)
-    if last.is_file():
-        ck = torch.load(last, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
+    if (ck := resume_checkpoint(last, model, opt, sched)) is not None:
         state = ck["state"]
-        print(f"resumed after epoch {state['epoch']}", flush=True)
 
     weights = torch.ones(len(FER_LABELS))
     for epoch in range(state["epoch"], args.epochs):
@@ -117,8 +104,7 @@ def main() -> None:
             args.export.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "labels": list(FER_LABELS), "val": val,
                         "baseline_val": state["baseline_val"], "epoch": epoch + 1}, args.export)
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state}, last)
+        save_checkpoint(last, model, opt, sched, state)
     (args.work / "summary.json").write_text(json.dumps(state, indent=2))
     print(json.dumps(state, indent=2), flush=True)
 

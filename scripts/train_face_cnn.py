@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fer_data import load_split, to_tensor
+from checkpoints import resume_checkpoint, save_checkpoint
+from fer_data import load_split, random_flip_affine, to_tensor
 
 from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN
 from emollama.perception.expression import FER_LABELS
@@ -28,15 +29,7 @@ def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Flip, ±15° rotation, ±5 px shift (a random crop), ±12 % scale, ±25 % contrast/±0.2 brightness,
     and one random 12-20 px erased square in a quarter of the images."""
     n, size = batch.shape[0], batch.shape[-1]
-    flip = torch.from_numpy(rng.random(n) < 0.5)
-    batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
-    angle = torch.from_numpy(rng.uniform(-15, 15, n).astype(np.float32)) * np.pi / 180
-    shift = torch.from_numpy(rng.uniform(-5, 5, (n, 2)).astype(np.float32)) * 2 / size
-    scale = torch.from_numpy(rng.uniform(0.88, 1.12, n).astype(np.float32))
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
-    batch = F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
+    batch = random_flip_affine(batch, rng, degrees=15, shift_px=5, scale=0.12)
     contrast = torch.from_numpy(rng.uniform(0.75, 1.25, (n, 1, 1, 1)).astype(np.float32))
     bright = torch.from_numpy(rng.uniform(-0.2, 0.2, (n, 1, 1, 1)).astype(np.float32))
     batch = (batch * contrast + bright).clamp(-1, 1)
@@ -109,14 +102,9 @@ def main() -> None:
     last = args.work / "last.pt"
     state = {"epoch": 0, "best": {"accuracy": 0.0}, "history": [], "train_s": 0.0, "args": {
         k: str(v) for k, v in vars(args).items()}}
-    if last.is_file():
-        ck = torch.load(last, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
+    if (ck := resume_checkpoint(last, model, opt, sched)) is not None:
         state = ck["state"]
         torch.set_rng_state(ck["torch_rng"])
-        print(f"resumed after epoch {state['epoch']}", flush=True)
 
     for epoch in range(state["epoch"], args.epochs):
         t0 = time.perf_counter()
@@ -140,8 +128,7 @@ def main() -> None:
             export.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "widths": list(args.widths), "labels": list(FER_LABELS),
                         "val": val, "epoch": epoch + 1}, export)
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state, "torch_rng": torch.get_rng_state()}, last)
+        save_checkpoint(last, model, opt, sched, state, torch_rng=torch.get_rng_state())
     (args.work / "summary.json").write_text(json.dumps(state, indent=2))
     print(json.dumps(state["best"], indent=2), flush=True)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from checkpoints import resume_checkpoint, save_checkpoint
 from safetensors.torch import save_file
 from sklearn.metrics import f1_score
 from tqdm import tqdm
@@ -127,13 +128,8 @@ def main() -> None:
     out = args.out or args.work / f"out_{tag}"
     last = args.work / f"last_{tag}.pt"
     state = {"epoch": 0, "history": [], "best": None, "train_s": 0.0}
-    if last.is_file():
-        ck = torch.load(last, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
+    if (ck := resume_checkpoint(last, model, opt, sched)) is not None:
         state = ck["state"]
-        print(f"resumed after epoch {state['epoch']}", flush=True)
     zero = np.zeros(len(LABELS))
     for epoch in range(state["epoch"], args.epochs):
         t1 = time.perf_counter()
@@ -162,8 +158,7 @@ def main() -> None:
         if state["best"] is None or scores["mean"] > state["best"]["mean"]:
             state["best"] = {"epoch": epoch + 1, **scores}
             torch.save(model.trainable_state(), args.work / f"best_{tag}.pt")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state}, last)
+        save_checkpoint(last, model, opt, sched, state)
 
     model.load_state_dict(torch.load(args.work / f"best_{tag}.pt"), strict=False)
     dev_logits = {k: logits_of(model, v) for k, v in dev_states.items()}
