@@ -8,8 +8,9 @@ log-probabilities). On dev it then chooses the prior correction τ (logits − �
 frequency) by the mean of GoEmotions-Ekman dev macro-F1 and MELD dev weighted-F1, and fits the
 temperature on both dev sets (ECE before/after). Only then are the files written to ``--out``.
 
-    cd scripts && python build_text_ensemble.py --data ../../shared/data/text \\
-        --member /tmp/emollama_text_ft/out_top2_m3 --member /tmp/emollama_text_ft/out_top6_m3 --rank 96
+    cd scripts && python build_text_ensemble.py --data ../../shared/data/text --rank 96 \\
+        --member /tmp/emollama_text_ft/out_top2_meld3 --member /tmp/emollama_text_ft/out_top6_meld3 \\
+        --member /tmp/emollama_text_ft/out_top4_meld3_ascii
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from emollama.heads.text_finetuned import (
     EnsembleTextHead,
     FineTunedTextHead,
     MiniLMEmotionModel,
+    base_fingerprint,
     load_minilm_base,
     pack_low_rank,
 )
@@ -49,7 +51,7 @@ def scores(go: np.ndarray, meld: np.ndarray, y: dict[str, np.ndarray]) -> dict[s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/text"))
+    ap.add_argument("--data", type=Path, default=Path("../../shared/data/text"))
     ap.add_argument("--member", type=Path, action="append", required=True,
                     help="folder with minilm_top.safetensors/.json from train_text_finetune.py --out")
     ap.add_argument("--rank", type=int, default=96, help="rank of the shipped weight deltas (0: store whole)")
@@ -106,7 +108,7 @@ def main() -> None:
               "prior_correction_grid": {str(k): v for k, v in grid.items()},
               "ece_before": round(expected_calibration_error(softmax(all_logits), all_y), 4),
               "ece_after": round(expected_calibration_error(softmax(all_logits / temperature), all_y), 4),
-              "member_report": member_report, "packed_rank": args.rank,
+              "member_report": member_report, "packed_rank": args.rank, "base_sha256": base_fingerprint(minilm[1]),
               "build_s": round(time.perf_counter() - t0, 1)}
     (stage / ENSEMBLE_PATH.name).write_text(json.dumps(report, indent=2) + "\n")
 

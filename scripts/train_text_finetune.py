@@ -79,7 +79,7 @@ def dev_scores(logits: dict[str, np.ndarray], ys: dict[str, np.ndarray], bias: n
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/text"))
+    ap.add_argument("--data", type=Path, default=Path("../../shared/data/text"))
     ap.add_argument("--out", type=Path, default=None,
                     help="where minilm_top.* go (default WORK/out_TAG); build_text_ensemble.py ships them")
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_text_ft"))

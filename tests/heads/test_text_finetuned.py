@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel
@@ -75,29 +77,66 @@ def test_low_rank_delta_rebuilds_the_fine_tuned_matrix():
         unpack_low_rank(packed, {})
 
 
-def test_ensemble_of_one_member_twice_is_that_member(tmp_path):
-    """Averaging log-probabilities must not distort a member: [m, m] with m's bias and T gives m."""
-    import json
+@pytest.fixture(scope="module")
+def shipped_members(tmp_path_factory) -> Path:
+    """A copy of the shipped ensemble's member files, to build variants of the ensemble file around."""
     import shutil
 
-    import numpy as np
-
-    from emollama.errors import ModelUnavailableError
     from emollama.heads.text import ENSEMBLE_PATH
-    from emollama.heads.text_finetuned import EnsembleTextHead, FineTunedTextHead
 
     if not ENSEMBLE_PATH.is_file():
         pytest.skip("no text ensemble shipped")
-    stem = json.loads(ENSEMBLE_PATH.read_text())["members"][0]
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(ENSEMBLE_PATH.parent / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
-    member = FineTunedTextHead(tmp_path / stem)
-    meta = {"labels": list(member.labels), "members": [stem, stem], "logit_bias": member.bias.tolist(),
-            "temperature": member.temperature}
-    (tmp_path / "ens.json").write_text(json.dumps(meta))
-    texts = ["I can't believe you did that, get out!", "Oh, that's wonderful news."]
-    np.testing.assert_allclose(EnsembleTextHead(tmp_path / "ens.json").predict_proba(texts),
-                               member.predict_proba(texts), atol=1e-5)
-    (tmp_path / "bad.json").write_text(json.dumps({**meta, "labels": list(reversed(member.labels))}))
-    with pytest.raises(ModelUnavailableError, match="disagree"):
-        EnsembleTextHead(tmp_path / "bad.json")
+    folder = tmp_path_factory.mktemp("members")
+    for f in ENSEMBLE_PATH.parent.glob("minilm_member*"):
+        shutil.copy(f, folder / f.name)
+    shutil.copy(ENSEMBLE_PATH, folder / "ens.json")
+    return folder
+
+
+def test_ensemble_is_the_mean_of_independent_members(shipped_members: Path):
+    """Members loaded together behave exactly as each loaded alone, and are averaged as documented."""
+    import json
+
+    import numpy as np
+
+    from emollama.heads.calibration import log_softmax, softmax
+    from emollama.heads.text_finetuned import EnsembleTextHead, FineTunedTextHead
+
+    meta = json.loads((shipped_members / "ens.json").read_text())
+    meta["logit_bias"] = [0.3 * k - 0.5 for k in range(len(meta["labels"]))]  # a non-zero prior correction
+    meta["temperature"] = 1.7
+    (shipped_members / "biased.json").write_text(json.dumps(meta))
+    ensemble = EnsembleTextHead(shipped_members / "biased.json")
+    # No two members share a tuned layer (a shared one would be overwritten by the last member loaded).
+    tuned = [{p.data_ptr() for p in m.model.top.parameters()} for m in ensemble.members]
+    assert all(not (a & b) for i, a in enumerate(tuned) for b in tuned[i + 1:])
+    texts = ["He’s lost it — he’s totally lost it…", "Oh, that's wonderful news!", "Get out of my room now!"]
+    alone = [FineTunedTextHead(shipped_members / stem).logits(texts, with_bias=False) for stem in meta["members"]]
+    for member, ref in zip(ensemble.members, alone, strict=True):
+        np.testing.assert_allclose(member.logits(texts, with_bias=False), ref, atol=1e-5)
+    by_hand = softmax((np.mean([log_softmax(z) for z in alone], axis=0) + np.array(meta["logit_bias"])) / 1.7)
+    np.testing.assert_allclose(ensemble.predict_proba(texts), by_hand, atol=1e-5)
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "bad json", "no members", "short bias", "other base"])
+def test_damaged_ensemble_files_give_a_clear_error(shipped_members: Path, tmp_path: Path, damage: str):
+    import json
+    import shutil
+
+    from emollama.errors import ModelUnavailableError
+    from emollama.heads.text_finetuned import EnsembleTextHead
+
+    for f in shipped_members.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    meta = json.loads((tmp_path / "ens.json").read_text())
+    if damage == "truncated weights":
+        first = tmp_path / f"{meta['members'][0]}.safetensors"
+        first.write_bytes(first.read_bytes()[:5000])
+    elif damage == "bad json":
+        (tmp_path / "ens.json").write_text('{"labels": ["angry",')
+    else:
+        meta.update({"no members": {"members": []}, "short bias": {"logit_bias": [0.0, 0.0]},
+                     "other base": {"base_sha256": "0" * 64}}[damage])
+        (tmp_path / "ens.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelUnavailableError, match="rebuild|reinstall"):
+        EnsembleTextHead(tmp_path / "ens.json")
