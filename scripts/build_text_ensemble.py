@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from sklearn.metrics import f1_score
 from train_text import LABELS, read_goemotions, read_meld
+from train_text_finetune import dev_scores
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, log_softmax, softmax
 from emollama.heads.text import ENSEMBLE_PATH, TEXT_DIR
@@ -40,13 +40,7 @@ from emollama.heads.text_finetuned import (
 )
 
 PRIOR_CORRECTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def scores(go: np.ndarray, meld: np.ndarray, y: dict[str, np.ndarray]) -> dict[str, float]:
-    g = f1_score(y["goemotions"], go.argmax(1), average="macro")
-    m = f1_score(y["meld"], meld.argmax(1), average="weighted")
-    return {"goemotions_dev_macro_f1": round(float(g), 4), "meld_dev_weighted_f1": round(float(m), 4),
-            "mean": round(float(g + m) / 2, 4)}
+NO_BIAS = np.zeros(len(LABELS))
 
 
 def main() -> None:
@@ -86,7 +80,7 @@ def main() -> None:
         head = FineTunedTextHead(stage / stem, minilm)
         logits = {k: head.logits(v[0], with_bias=False) for k, v in dev.items()}
         member_logp.append({k: log_softmax(z) for k, z in logits.items()})
-        alone = scores(logits["goemotions"], logits["meld"], dev_y)
+        alone = dev_scores(logits, dev_y, NO_BIAS)
         member_report.append({"stem": stem, "n_top": meta["n_top"], "meld_repeat": meta["n_train"]["meld_repeat"],
                               "best_epoch": meta["best_epoch"],
                               "normalize_punctuation": meta.get("normalize_punctuation", False),
@@ -96,8 +90,7 @@ def main() -> None:
         print(stem, alone, f"{member_report[-1]['bytes'] / 1e6:.1f} MB", flush=True)
 
     mean = {k: np.mean([m[k] for m in member_logp], axis=0) for k in dev}
-    grid = {tau: scores(mean["goemotions"] - tau * log_prior, mean["meld"] - tau * log_prior, dev_y)
-            for tau in PRIOR_CORRECTIONS}
+    grid = {tau: dev_scores(mean, dev_y, -tau * log_prior) for tau in PRIOR_CORRECTIONS}
     tau = max(grid, key=lambda t: grid[t]["mean"])
     bias = -tau * log_prior
     all_logits = np.concatenate([mean["goemotions"], mean["meld"]]) + bias
@@ -114,7 +107,7 @@ def main() -> None:
 
     # What ships is checked through the class analyze uses, before anything is copied.
     shipped = EnsembleTextHead(stage / ENSEMBLE_PATH.name)
-    check = scores(*(shipped.logits(dev[k][0]) for k in ("goemotions", "meld")), dev_y)
+    check = dev_scores({k: shipped.logits(v[0]) for k, v in dev.items()}, dev_y, NO_BIAS)
     if abs(check["mean"] - grid[tau]["mean"]) > 1e-3:
         raise SystemExit(f"reloaded ensemble scores {check}, built {grid[tau]}: not shipped (files in {stage})")
     args.out.mkdir(parents=True, exist_ok=True)
