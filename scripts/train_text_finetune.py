@@ -93,9 +93,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--raw-punctuation", action="store_true",
                     help="keep typographic quotes/dashes as they are (heads before 2026-11-22 were trained so)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="initialisation and batch-order seed; ensemble members differ by it (tag gets _sN when N > 0)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
@@ -124,7 +126,8 @@ def main() -> None:
     steps = len(pool) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.lr, args.head_lr], total_steps=args.epochs * steps,
                                                 pct_start=0.06, anneal_strategy="linear")
-    tag = f"top{args.top}_meld{args.meld_repeat}" + ("" if args.raw_punctuation else "_ascii")
+    tag = (f"top{args.top}_meld{args.meld_repeat}" + ("" if args.raw_punctuation else "_ascii")
+           + (f"_s{args.seed}" if args.seed else ""))
     out = args.out or args.work / f"out_{tag}"
     last = args.work / f"last_{tag}.pt"
     state = {"epoch": 0, "history": [], "best": None, "train_s": 0.0}
@@ -134,7 +137,7 @@ def main() -> None:
     for epoch in range(state["epoch"], args.epochs):
         t1 = time.perf_counter()
         model.train()
-        rng = np.random.default_rng(epoch)
+        rng = np.random.default_rng([args.seed, epoch] if args.seed else epoch)
         # Batches of similar length (less padding), visited in random order.
         lengths = np.array([len(train_states[j]) for j in pool])
         order = pool[np.argsort(lengths + rng.random(len(pool)) * 6)]
