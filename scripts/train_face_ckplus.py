@@ -99,7 +99,7 @@ def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarra
         order = rng.permutation(len(x))
         for step in range(per_epoch):
             idx = order[step * args.batch:(step + 1) * args.batch]
-            train_step(net, opt, sched, x[idx], y[idx], rng)
+            train_step(net, opt, sched, x[idx], y[idx], rng, args.bf16)
     return net.eval()
 
 
@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--fer-fraction", type=float, default=0.6)
     ap.add_argument("--oversample", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training (as train_face_cnn.py)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

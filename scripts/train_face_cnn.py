@@ -41,10 +41,17 @@ def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, sched, x: np.ndarray, y: np.ndarray,
-               rng: np.random.Generator) -> float:
-    """One augmented, label-smoothed step on uint8 faces ``x`` (shared with ``train_face_ckplus.py``)."""
+               rng: np.random.Generator, bf16: bool = False) -> float:
+    """One augmented, label-smoothed step on uint8 faces ``x`` (shared with ``train_face_ckplus.py``).
+
+    ``bf16`` runs the forward pass under CPU bfloat16 autocast (weights, optimiser state and
+    batch-norm statistics stay float32): on a CPU with AVX512-BF16 this nearly halves the step
+    time, which is what lets a wider network train within the 90-minute budget.
+    """
     xb = augment(to_tensor(x), rng).contiguous(memory_format=torch.channels_last)
-    loss = F.cross_entropy(model(xb), torch.from_numpy(y), label_smoothing=0.1)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(xb)
+    loss = F.cross_entropy(logits.float(), torch.from_numpy(y), label_smoothing=0.1)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -85,6 +92,8 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs=4, default=[32, 64, 128, 256])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the training forward pass "
+                    "(about 2x faster on CPUs with AVX512-BF16; evaluation stays float32)")
     args = ap.parse_args()
     export = args.export or args.work / "best.pt"
     torch.set_num_threads(args.threads)
@@ -114,7 +123,7 @@ def main() -> None:
         total = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * args.batch:(step + 1) * args.batch]
-            total += train_step(model, opt, sched, xtr[idx], ytr[idx], rng)
+            total += train_step(model, opt, sched, xtr[idx], ytr[idx], rng, args.bf16)
             if step % 150 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / (step + 1):.4f}", flush=True)
         val = evaluate(model, xva_t, yva)
