@@ -79,7 +79,7 @@ def build_network(init: Path, labels: tuple[str, ...]) -> FaceCNN:
 def predict(net: FaceCNN, x: np.ndarray) -> np.ndarray:
     net.eval()
     t = to_tensor(x)
-    return torch.cat([cnn_logits(net, t[i:i + 512], tta_flip=True) for i in range(0, len(t), 512)]).numpy()
+    return torch.cat([cnn_logits(net, t[i:i + 64], tta_flip=True) for i in range(0, len(t), 64)]).numpy()
 
 
 def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarray, ck_y: np.ndarray,

@@ -69,7 +69,7 @@ def load_rows(csv_path: Path, root: Path, split: str | None) -> tuple[list[np.nd
 
 @torch.inference_mode()
 def logits_of(forward, images: list[np.ndarray]) -> np.ndarray:
-    return torch.cat([forward(images[i:i + 256]) for i in range(0, len(images), 256)]).numpy()
+    return torch.cat([forward(images[i:i + 64]) for i in range(0, len(images), 64)]).numpy()
 
 
 def scores(logits: np.ndarray, labels: list[str], classes: tuple[str, ...] = CANON) -> dict:

@@ -64,3 +64,32 @@ def test_smile_in_the_example_clip_reads_happy(model):
     assert scan.main is not None and len(scan.main.observations) >= len(frames) // 2
     mean = np.mean([o.expression for o in scan.main.observations], axis=0)
     assert model.labels[int(mean.argmax())] == "happy", dict(zip(model.labels, mean.round(3), strict=True))
+
+
+def test_channels_last_network_gives_the_same_answers_from_a_plain_checkpoint(tmp_path):
+    """FaceCNN runs channels-last for speed; a checkpoint saved in the default layout (as every
+    shipped file is) must load into it and give the same logits as the plain NCHW computation."""
+    import torch
+
+    from emollama.heads.face import FaceCNN, load_face_cnn
+
+    torch.manual_seed(0)
+    net = FaceCNN((4, 8, 8, 16), n_classes=8).eval()
+    for m in net.modules():  # non-trivial batch-norm statistics so the check covers them
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    plain = {k: v.contiguous() for k, v in net.state_dict().items()}
+    assert all(v.is_contiguous() for v in plain.values())
+    path = tmp_path / "face.pt"
+    torch.save({"model": plain, "widths": [4, 8, 8, 16], "labels": list("abcdefgh")}, path)
+    loaded, _ = load_face_cnn(path)
+    conv = loaded.features[2][0].weight  # 4 -> 8 channels: the layouts differ (unlike a 1-channel input)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+
+    x = torch.rand(3, 1, 48, 48) * 2 - 1
+    reference = FaceCNN((4, 8, 8, 16), n_classes=8).eval().to(memory_format=torch.contiguous_format)
+    reference.load_state_dict(plain)
+    with torch.inference_mode():
+        expected = reference.head(reference.features(x.contiguous()).mean(dim=(2, 3)))
+        assert torch.allclose(loaded(x), expected, atol=1e-5)

@@ -1,0 +1,76 @@
+"""Face-expression inference latency: milliseconds per face, default memory layout against channels-last.
+
+Times the whole ``CalibratedFaceCNN.predict`` on one 112×112 RGB crop (what ``analyze`` passes:
+grey conversion, resize to 48×48, network, softmax) on one CPU thread, with and without flip
+averaging, for the shipped widths and a wider variant. The "default layout" column runs the same
+weights with contiguous (NCHW) tensors, which is how ``FaceCNN`` ran before it switched to
+channels-last. Issue 3's budget is 5 ms per face.
+
+    python benchmarks/bench_face_inference.py
+    python benchmarks/bench_face_inference.py --widths 32 64 128 256 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from emollama.heads.face import CalibratedFaceCNN, FaceCNN  # noqa: E402
+
+
+class ContiguousFaceCNN(torch.nn.Module):
+    """The same network run in the default NCHW layout (the baseline column)."""
+
+    def __init__(self, net: FaceCNN) -> None:
+        super().__init__()
+        self.net = net.to(memory_format=torch.contiguous_format)
+        self.head = net.head  # CalibratedFaceCNN reads the output count from here
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.head(self.net.features(x.contiguous()).mean(dim=(2, 3)))
+
+
+def ms_per_face(model: CalibratedFaceCNN, crop: np.ndarray, n: int) -> float:
+    for _ in range(20):
+        model.predict([crop])
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model.predict([crop])
+    return (time.perf_counter() - t0) * 1000 / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--widths", type=int, nargs=4, action="append",
+                    help="network widths (repeatable); default: 32 64 128 256 and 40 80 160 320")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=300)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    widths = args.widths or [[32, 64, 128, 256], [40, 80, 160, 320]]
+    crop = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    labels = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
+    print(f"{'widths':<18} {'flip':>5} {'default ms':>11} {'channels-last ms':>17} {'speed-up':>9}")
+    for w in widths:
+        torch.manual_seed(0)
+        for flip in (False, True):
+            fast = CalibratedFaceCNN(FaceCNN(tuple(w), n_classes=8).eval(), 1.0, flip, "bench", labels)
+            torch.manual_seed(0)
+            slow_net = ContiguousFaceCNN(FaceCNN(tuple(w), n_classes=8).eval()).eval()
+            slow = CalibratedFaceCNN(slow_net, 1.0, flip, "bench", labels)  # type: ignore[arg-type]
+            t_slow = ms_per_face(slow, crop, args.repeats)
+            t_fast = ms_per_face(fast, crop, args.repeats)
+            print(f"{'-'.join(map(str, w)):<18} {'yes' if flip else 'no':>5} {t_slow:>11.2f} {t_fast:>17.2f} "
+                  f"{t_slow / t_fast:>8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
