@@ -5,9 +5,10 @@ lighting and posing differ from web stills, and CK+ has a class FER2013 lacks (c
 issue allows adding CK+ dev, but then CK+ accuracy must come from subjects the model never saw:
 
 1. ``--folds K``: CK+ dev subjects are split into K groups (GroupKFold on ``speaker_id``). For
-   each group, the stage-1 network is fine-tuned on FER2013 train (a random half per epoch,
-   as replay so it keeps FER2013) plus the CK+ frames of the *other* subjects (oversampled), and
-   scored on the held-out subjects. Pooled out-of-fold accuracy is the CK+ number reported.
+   each group, the stage-1 network is fine-tuned on FER2013 train (a random quarter per
+   epoch, ``--fer-fraction``, as replay so it keeps FER2013) plus the CK+ frames of the *other*
+   subjects (repeated ``--oversample`` times per epoch), and scored on the held-out subjects.
+   Pooled out-of-fold accuracy is the CK+ number reported.
 2. The final network is fine-tuned the same way on every CK+ dev subject and scored on FER2013 val
    (CK+ is then seen, so it has no CK+ number of its own — the K-fold number stands for it).
 
@@ -113,10 +114,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--fer-fraction", type=float, default=0.6)
-    ap.add_argument("--oversample", type=int, default=12)
+    ap.add_argument("--fer-fraction", type=float, default=0.25)
+    ap.add_argument("--oversample", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for training (as train_face_cnn.py)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="bfloat16 autocast for training (as train_face_cnn.py); --no-bf16 on CPUs without BF16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

