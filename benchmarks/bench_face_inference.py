@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from train_face_select import ms_per_face  # noqa: E402  (the same timing the head's selection uses)
 
 from emollama.heads.face import CalibratedFaceCNN, FaceCNN  # noqa: E402
 
@@ -31,20 +33,11 @@ class ContiguousFaceCNN(torch.nn.Module):
 
     def __init__(self, net: FaceCNN) -> None:
         super().__init__()
-        self.net = net.to(memory_format=torch.contiguous_format)
-        self.head = net.head  # CalibratedFaceCNN reads the output count from here
+        net.to(memory_format=torch.contiguous_format)
+        self.features, self.head = net.features, net.head  # CalibratedFaceCNN reads the head's outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.head(self.net.features(x.contiguous()).mean(dim=(2, 3)))
-
-
-def ms_per_face(model: CalibratedFaceCNN, crop: np.ndarray, n: int) -> float:
-    for _ in range(20):
-        model.predict([crop])
-    t0 = time.perf_counter()
-    for _ in range(n):
-        model.predict([crop])
-    return (time.perf_counter() - t0) * 1000 / n
+        return self.head(self.features(x.contiguous()).mean(dim=(2, 3)))
 
 
 def main() -> None:
@@ -66,8 +59,8 @@ def main() -> None:
             torch.manual_seed(0)
             slow_net = ContiguousFaceCNN(FaceCNN(tuple(w), n_classes=8).eval()).eval()
             slow = CalibratedFaceCNN(slow_net, 1.0, flip, "bench", labels)  # type: ignore[arg-type]
-            t_slow = ms_per_face(slow, crop, args.repeats)
-            t_fast = ms_per_face(fast, crop, args.repeats)
+            t_slow = ms_per_face(slow.predict, [crop], args.repeats)
+            t_fast = ms_per_face(fast.predict, [crop], args.repeats)
             print(f"{'-'.join(map(str, w)):<18} {'yes' if flip else 'no':>5} {t_slow:>11.2f} {t_fast:>17.2f} "
                   f"{t_slow / t_fast:>8.2f}x", flush=True)
 

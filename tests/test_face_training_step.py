@@ -24,7 +24,7 @@ def test_bf16_step_matches_float32_and_keeps_float32_weights():
     faces = np.random.default_rng(1).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     labels = np.arange(8) % 7
     torch.manual_seed(0)
-    net = FaceCNN((4, 8, 8, 16), dropout=0.0).to(memory_format=torch.channels_last)
+    net = FaceCNN((4, 8, 8, 16), dropout=0.0)
     fp32, bf16 = _setup(net), _setup(copy.deepcopy(net))
 
     loss32 = train_step(*fp32, faces, labels, np.random.default_rng(2))
