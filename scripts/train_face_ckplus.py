@@ -5,8 +5,8 @@ lighting and posing differ from web stills, and CK+ has a class FER2013 lacks (c
 issue allows adding CK+ dev, but then CK+ accuracy must come from subjects the model never saw:
 
 1. ``--folds K``: CK+ dev subjects are split into K groups (GroupKFold on ``speaker_id``). For
-   each group, the stage-1 network is fine-tuned on FER2013 train (a random quarter per
-   epoch, ``--fer-fraction``, as replay so it keeps FER2013) plus the CK+ frames of the *other*
+   each group, the stage-1 network is fine-tuned on FER2013 train (a random half per epoch,
+   ``--fer-fraction``, as replay so it keeps FER2013) plus the CK+ frames of the *other*
    subjects (repeated ``--oversample`` times per epoch), and scored on the held-out subjects.
    Pooled out-of-fold accuracy is the CK+ number reported.
 2. The final network is fine-tuned the same way on every CK+ dev subject and scored on FER2013 val
@@ -16,12 +16,18 @@ issue allows adding CK+ dev, but then CK+ accuracy must come from subjects the m
 it contempt frames stay in the test folds and count as errors. Selection of the recipe used the
 out-of-fold CK+ accuracy and FER2013 val only.
 
+Two measures keep FER2013 from being forgotten (both on by default, see the face model card):
+``--distill`` pulls the FER2013 faces' answers towards the stage-1 network's (learning without
+forgetting), and ``--recalibrate`` re-estimates the batch-norm statistics on un-augmented faces
+before and after fine-tuning.
+
     python scripts/train_face_ckplus.py --init /tmp/emollama_face_cnn/best.pt --contempt --threads 2
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import time
@@ -55,12 +61,11 @@ def load_ckplus(root: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     return np.stack(xs), ys, np.asarray(subj)
 
 
-def build_network(init: Path, labels: tuple[str, ...]) -> FaceCNN:
-    """The stage-1 network with its classifier widened to ``labels``.
+def build_network(ck: dict, labels: tuple[str, ...]) -> FaceCNN:
+    """The stage-1 network (checkpoint ``ck``) with its classifier widened to ``labels``.
 
     A new class starts with zero weights and the mean old bias.
     """
-    ck = torch.load(init, map_location="cpu", weights_only=True)
     net = FaceCNN(tuple(ck["widths"]), n_classes=len(labels))
     old_labels = tuple(ck["labels"])
     state = dict(ck["model"])
@@ -83,10 +88,41 @@ def predict(net: FaceCNN, x: np.ndarray) -> np.ndarray:
     return torch.cat([cnn_logits(net, t[i:i + 64], tta_flip=True) for i in range(0, len(t), 64)]).numpy()
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(net: FaceCNN, x: np.ndarray) -> FaceCNN:
+    """Re-estimate every batch-norm mean/variance on un-augmented faces ``x`` (a plain average over batches).
+
+    Why: the statistics gathered during training describe augmented faces (rotated, rescaled,
+    contrast-jittered, partly erased), but the network is used on plain ones. Measured (FER2013 val,
+    flip-averaged): the seed-1 stage-1 network 0.699 -> 0.707 on plain FER2013 train; a second stage
+    with the teacher term 0.691 -> 0.702 with the statistics of its plain training mix.
+    """
+    momentum = {}
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            momentum[m] = m.momentum
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average instead of an exponential one
+    net.train()
+    for i in range(0, len(x), 64):
+        net(to_tensor(x[i:i + 64]))
+    for m, value in momentum.items():
+        m.momentum = value
+    return net.eval()
+
+
 def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarray, ck_y: np.ndarray,
              args: argparse.Namespace, seed: int) -> FaceCNN:
     """``args.epochs`` epochs; each: a random ``args.fer_fraction`` of FER2013 + CK+ × ``args.oversample``."""
     rng = np.random.default_rng(seed)
+    teacher = None
+    if args.distill > 0:  # the starting network, cut back to the stage-1 classes (FER2013 faces have no contempt)
+        teacher = copy.deepcopy(net).eval()
+        old = teacher.head[1]
+        teacher.head[1] = torch.nn.Linear(old.in_features, len(FER_LABELS))
+        with torch.no_grad():
+            teacher.head[1].weight.copy_(old.weight[:len(FER_LABELS)])
+            teacher.head[1].bias.copy_(old.bias[:len(FER_LABELS)])
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.02)
     n_fer = int(len(fer_x) * args.fer_fraction)
     per_epoch = (n_fer + len(ck_x) * args.oversample) // args.batch
@@ -97,10 +133,13 @@ def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarra
         fer_idx = rng.permutation(len(fer_x))[:n_fer]
         x = np.concatenate([fer_x[fer_idx], np.tile(ck_x, (args.oversample, 1, 1))])
         y = np.concatenate([fer_y[fer_idx], np.tile(ck_y, args.oversample)])
+        from_fer = np.arange(len(x)) < n_fer
         order = rng.permutation(len(x))
         for step in range(per_epoch):
             idx = order[step * args.batch:(step + 1) * args.batch]
-            train_step(net, opt, sched, x[idx], y[idx], rng, args.bf16)
+            train_step(net, opt, sched, x[idx], y[idx], rng, args.bf16, teacher, from_fer[idx], args.distill)
+    if args.recalibrate:  # on the last epoch's faces, un-augmented, in the order (and mix) training saw them
+        return recalibrate_batch_norm(net, x[order])
     return net.eval()
 
 
@@ -114,8 +153,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--fer-fraction", type=float, default=0.25)
+    ap.add_argument("--fer-fraction", type=float, default=0.5)
     ap.add_argument("--oversample", type=int, default=24)
+    ap.add_argument("--distill", type=float, default=1.0, metavar="WEIGHT",
+                    help="weight of the pull towards the stage-1 network's answers on the FER2013 faces (0 = off)")
+    ap.add_argument("--recalibrate", action=argparse.BooleanOptionalAction, default=True,
+                    help="re-estimate the batch-norm statistics on un-augmented training faces: of the stage-1 "
+                    "network on FER2013 train before fine-tuning, and of the result on its training mix after")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                     help="bfloat16 autocast for training (as train_face_cnn.py); --no-bf16 on CPUs without BF16")
@@ -134,11 +178,16 @@ def main() -> None:
     ck_y = np.array([to_index.get(w, -1) for w in ck_words])  # -1: a class the network cannot output
     trainable = ck_y >= 0
 
+    stage1 = torch.load(args.init, map_location="cpu", weights_only=True)
+    if args.recalibrate:  # the starting point (and teacher) with the statistics of plain FER2013 faces
+        net = FaceCNN(tuple(stage1["widths"]), n_classes=len(stage1["labels"]))
+        net.load_state_dict(stage1["model"])
+        stage1 = {**stage1, "model": recalibrate_batch_norm(net, fer_x).state_dict()}
     oof = np.full(len(ck_y), -1)
     folds = []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=args.folds).split(ck_x, ck_y, subj)):
         tr = tr[trainable[tr]]
-        net = finetune(build_network(args.init, labels), fer_x, fer_y, ck_x[tr], ck_y[tr], args, seed=k)
+        net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[tr], ck_y[tr], args, seed=k)
         oof[te] = predict(net, ck_x[te]).argmax(1)
         acc = float((oof[te] == ck_y[te]).mean())
         folds.append({"fold": k, "subjects": len(set(subj[te])), "n": len(te), "accuracy": round(acc, 4)})
@@ -153,13 +202,12 @@ def main() -> None:
               "ckplus_oof_recall": per_class, "folds": folds}
     print(json.dumps({k: v for k, v in report.items() if k != "args"}, indent=2), flush=True)
 
-    net = finetune(build_network(args.init, labels), fer_x, fer_y, ck_x[trainable], ck_y[trainable], args, seed=99)
+    net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[trainable], ck_y[trainable], args, seed=99)
     val_pred = predict(net, val_x).argmax(1)
     report["fer_val_accuracy"] = round(float((val_pred == val_y).mean()), 4)
     report["train_s"] = round(time.perf_counter() - t0, 1)
-    ck = torch.load(args.init, map_location="cpu", weights_only=True)
     torch.save({"model": net.state_dict(), "widths": list(net.widths), "labels": list(labels),
-                "stage1": {"path": str(args.init), "val": ck.get("val"), "epoch": ck.get("epoch")},
+                "stage1": {"path": str(args.init), "val": stage1.get("val"), "epoch": stage1.get("epoch")},
                 "ckplus": report}, args.work / "best.pt")
     (args.work / "report.json").write_text(json.dumps(report, indent=2))
     print(f"FER2013 val accuracy after stage 2: {report['fer_val_accuracy']} (total {report['train_s']:.0f}s)")

@@ -195,7 +195,7 @@ def main() -> None:
         out = args.out or FACE_CNN_WEIGHTS
         out.parent.mkdir(parents=True, exist_ok=True)
         # float16 on disk halves the file (load_face_cnn reads it back as float32); on the shipped
-        # network this changed 3 of 3,589 FER2013-val answers (0.6882 -> 0.6885)
+        # networks it moved FER2013-val accuracy by at most 0.0003 (3 of 3,589 answers)
         weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in cnn.state_dict().items()}
         torch.save({"model": weights, "widths": list(cnn.widths),
                     "labels": list(cnn_labels), "temperature": report[chosen]["temperature"],
