@@ -27,7 +27,6 @@ before and after fine-tuning.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import time
@@ -40,7 +39,7 @@ from PIL import Image
 from sklearn.model_selection import GroupKFold
 from train_face_cnn import train_step
 
-from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN, cnn_logits
+from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN, cnn_logits, load_face_cnn
 from emollama.labels import normalize_label
 from emollama.perception.expression import FER_LABELS
 
@@ -112,17 +111,13 @@ def recalibrate_batch_norm(net: FaceCNN, x: np.ndarray) -> FaceCNN:
 
 
 def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarray, ck_y: np.ndarray,
-             args: argparse.Namespace, seed: int) -> FaceCNN:
-    """``args.epochs`` epochs; each: a random ``args.fer_fraction`` of FER2013 + CK+ × ``args.oversample``."""
+             args: argparse.Namespace, seed: int, teacher: FaceCNN | None = None) -> FaceCNN:
+    """``args.epochs`` epochs; each: a random ``args.fer_fraction`` of FER2013 + CK+ × ``args.oversample``.
+
+    ``teacher`` (the stage-1 network, in eval mode) is what the FER2013 faces are pulled towards
+    with weight ``args.distill``.
+    """
     rng = np.random.default_rng(seed)
-    teacher = None
-    if args.distill > 0:  # the starting network, cut back to the stage-1 classes (FER2013 faces have no contempt)
-        teacher = copy.deepcopy(net).eval()
-        old = teacher.head[1]
-        teacher.head[1] = torch.nn.Linear(old.in_features, len(FER_LABELS))
-        with torch.no_grad():
-            teacher.head[1].weight.copy_(old.weight[:len(FER_LABELS)])
-            teacher.head[1].bias.copy_(old.bias[:len(FER_LABELS)])
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.02)
     n_fer = int(len(fer_x) * args.fer_fraction)
     per_epoch = (n_fer + len(ck_x) * args.oversample) // args.batch
@@ -178,16 +173,15 @@ def main() -> None:
     ck_y = np.array([to_index.get(w, -1) for w in ck_words])  # -1: a class the network cannot output
     trainable = ck_y >= 0
 
-    stage1 = torch.load(args.init, map_location="cpu", weights_only=True)
+    stage1_net, stage1 = load_face_cnn(args.init)
     if args.recalibrate:  # the starting point (and teacher) with the statistics of plain FER2013 faces
-        net = FaceCNN(tuple(stage1["widths"]), n_classes=len(stage1["labels"]))
-        net.load_state_dict(stage1["model"])
-        stage1 = {**stage1, "model": recalibrate_batch_norm(net, fer_x).state_dict()}
+        stage1 = {**stage1, "model": recalibrate_batch_norm(stage1_net, fer_x).state_dict()}
+    teacher = build_network(stage1, tuple(FER_LABELS)).eval() if args.distill > 0 else None  # FER2013 has no contempt
     oof = np.full(len(ck_y), -1)
     folds = []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=args.folds).split(ck_x, ck_y, subj)):
         tr = tr[trainable[tr]]
-        net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[tr], ck_y[tr], args, seed=k)
+        net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[tr], ck_y[tr], args, seed=k, teacher=teacher)
         oof[te] = predict(net, ck_x[te]).argmax(1)
         acc = float((oof[te] == ck_y[te]).mean())
         folds.append({"fold": k, "subjects": len(set(subj[te])), "n": len(te), "accuracy": round(acc, 4)})
@@ -202,7 +196,8 @@ def main() -> None:
               "ckplus_oof_recall": per_class, "folds": folds}
     print(json.dumps({k: v for k, v in report.items() if k != "args"}, indent=2), flush=True)
 
-    net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[trainable], ck_y[trainable], args, seed=99)
+    net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[trainable], ck_y[trainable], args, seed=99,
+                   teacher=teacher)
     val_pred = predict(net, val_x).argmax(1)
     report["fer_val_accuracy"] = round(float((val_pred == val_y).mean()), 4)
     report["train_s"] = round(time.perf_counter() - t0, 1)

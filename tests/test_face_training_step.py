@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from fer_data import to_tensor  # noqa: E402
 from train_face_ckplus import recalibrate_batch_norm  # noqa: E402
 from train_face_cnn import train_step  # noqa: E402
 
@@ -66,7 +67,6 @@ def test_recalibrated_statistics_are_those_of_the_plain_faces():
     bn.running_mean.fill_(5.0)  # stale statistics, as left by augmented training
     recalibrate_batch_norm(net, faces[:128])
     assert not net.training and bn.momentum == 0.1  # eval mode; the usual momentum is back
-    x = torch.from_numpy((faces[:128, None].astype(np.float32) / 255.0 - 0.5) * 2.0)
     with torch.no_grad():
-        conv = net.features[0][0](x.contiguous(memory_format=torch.channels_last))
+        conv = net.features[0][0](to_tensor(faces[:128]).contiguous(memory_format=torch.channels_last))
     assert torch.allclose(bn.running_mean, conv.mean(dim=(0, 2, 3)), atol=1e-4)
