@@ -1,6 +1,6 @@
 """Face-expression inference latency: milliseconds per face, default memory layout against channels-last.
 
-Times the whole ``CalibratedFaceCNN.predict`` on one 112×112 RGB crop (what ``analyze`` passes:
+Times the whole ``ExpressionModel.predict`` on one 112×112 RGB crop (what ``analyze`` passes:
 grey conversion, resize to 48×48, network, softmax) on one CPU thread, with and without flip
 averaging, for the shipped widths and a wider variant. The "default layout" column runs the same
 weights with contiguous (NCHW) tensors, which is how ``FaceCNN`` ran before it switched to
@@ -13,19 +13,12 @@ channels-last. Issue 3's budget is 5 ms per face.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from train_face_select import ms_per_face  # noqa: E402  (the same timing the head's selection uses)
-
-from emollama.heads.face import CalibratedFaceCNN, FaceCNN  # noqa: E402
+from emollama.heads.face import ExpressionModel, FaceCNN
+from emollama.train.heads.face_select import ms_per_face  # the same timing the head's selection uses
 
 
 class ContiguousFaceCNN(torch.nn.Module):
@@ -34,7 +27,7 @@ class ContiguousFaceCNN(torch.nn.Module):
     def __init__(self, net: FaceCNN) -> None:
         super().__init__()
         net.to(memory_format=torch.contiguous_format)
-        self.features, self.head = net.features, net.head  # CalibratedFaceCNN reads the head's outputs
+        self.features, self.head = net.features, net.head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x.contiguous()).mean(dim=(2, 3)))
@@ -55,10 +48,10 @@ def main() -> None:
     for w in widths:
         torch.manual_seed(0)
         for flip in (False, True):
-            fast = CalibratedFaceCNN(FaceCNN(tuple(w), n_classes=8).eval(), 1.0, flip, "bench", labels)
+            fast = ExpressionModel(FaceCNN(tuple(w), n_classes=8).eval(), 1.0, flip, "bench", labels)
             torch.manual_seed(0)
             slow_net = ContiguousFaceCNN(FaceCNN(tuple(w), n_classes=8).eval()).eval()
-            slow = CalibratedFaceCNN(slow_net, 1.0, flip, "bench", labels)  # type: ignore[arg-type]
+            slow = ExpressionModel(slow_net, 1.0, flip, "bench", labels)
             t_slow = ms_per_face(slow.predict, [crop], args.repeats)
             t_fast = ms_per_face(fast.predict, [crop], args.repeats)
             print(f"{'-'.join(map(str, w)):<18} {'yes' if flip else 'no':>5} {t_slow:>11.2f} {t_fast:>17.2f} "

@@ -1,6 +1,6 @@
 """Training speed of the face CNN: images per second for one step, float32 against ``--bf16``.
 
-Uses ``train_step`` from ``scripts/train_face_cnn.py`` itself (augmentation, channels-last,
+Uses ``train_step`` from ``emollama.train.heads.face_step`` itself (augmentation, channels-last,
 label smoothing, AdamW, one-cycle schedule) on random 48×48 faces, so the numbers are what an
 epoch of the real recipe costs, minus data loading and the val pass. It decides how many epochs
 and how wide a network fit the 90-minute CPU budget of issue 3.
@@ -15,20 +15,13 @@ may be slower than float32, which this table shows before a long run is started.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from train_face_cnn import train_step  # noqa: E402
-
-from emollama.heads.face import FaceCNN  # noqa: E402
+from emollama.heads.face import FaceCNN
+from emollama.train.heads.face_step import train_step
 
 FER_TRAIN_IMAGES = 28_709
 

@@ -16,21 +16,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (through emollama.model)
 
 from emollama.model.config import EmotionLlamaConfig  # noqa: E402
 from emollama.model.emotion_llama import EmotionLlama, MediaFeatures  # noqa: E402
 from emollama.model.processor import EmotionLlamaProcessor  # noqa: E402
 
+#: The configs live in the repository (``configs/model``), not in the installed package.
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
 SUBTITLE = "I waited for you the whole evening and you did not even call, so what am I supposed to think now"
 ANSWER = (
     "the person frowns with lowered brows and tight lips while the voice is loud and fast, and the words "
@@ -59,7 +58,7 @@ def _features(cfg: EmotionLlamaConfig, batch: int, device: str) -> MediaFeatures
 
 
 def bench(name: str, device: str, dtype: str | None, new_tokens: int, train_batch: int, repeats: int) -> dict:
-    cfg = EmotionLlamaConfig.from_file(ROOT / "configs" / "model" / f"{name}.yaml")
+    cfg = EmotionLlamaConfig.from_file(CONFIGS / f"{name}.yaml")
     if dtype:
         cfg.llm.dtype = dtype  # type: ignore[assignment]
     torch.manual_seed(0)

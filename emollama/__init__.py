@@ -14,8 +14,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from emollama.api import Analyzer, analyze
     from emollama.schema import AnalysisResult
+    from emollama.settings import AnalysisSettings
 
-__all__ = ["Analyzer", "AnalysisResult", "analyze", "__version__"]
+__all__ = ["Analyzer", "AnalysisResult", "AnalysisSettings", "analyze", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,4 +29,8 @@ def __getattr__(name: str) -> Any:
         from emollama.schema import AnalysisResult
 
         return AnalysisResult
+    if name == "AnalysisSettings":
+        from emollama.settings import AnalysisSettings
+
+        return AnalysisSettings
     raise AttributeError(f"module 'emollama' has no attribute {name!r}")

@@ -9,7 +9,6 @@ goes on; ``retry_failed`` re-runs those.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emollama.errors import EmollamaError, ManifestError, unexpected_error_message
+from emollama.files import atomic_write_bytes
+from emollama.manifest import read_table
 
 
 @dataclass(frozen=True)
@@ -28,35 +29,15 @@ class ManifestRow:
 
 def read_manifest(manifest: str | Path) -> list[ManifestRow]:
     """Rows of a CSV with a ``path`` column (relative to the CSV) and an optional ``subtitle``."""
-    m = Path(manifest)
-    if not m.is_file():
-        raise ManifestError(f"manifest {m}: no such file")
-    try:
-        with open(m, newline="", encoding="utf-8-sig") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            try:
-                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-            except csv.Error:
-                dialect = csv.excel
-            reader = csv.DictReader(fh, dialect=dialect)
-            fields = [f.strip().lower() for f in reader.fieldnames or []]
-            if "path" not in fields:
-                raise ManifestError(f"manifest {m}: needs a 'path' column (found: {', '.join(fields) or 'none'})")
-            rows = []
-            for n, raw in enumerate(reader, start=2):
-                if None in raw:
-                    raise ManifestError(f"manifest {m}, line {n}: more fields than the header has columns "
-                                        "(quote subtitles that contain commas)")
-                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-                if not any(row.values()):
-                    continue  # a blank spreadsheet row
-                if not row.get("path"):
-                    raise ManifestError(f"manifest {m}, line {n}: empty 'path'")
-                sub = row.get("subtitle") or None
-                rows.append(ManifestRow(row["path"], (m.parent / row["path"]).resolve(), sub))
-    except UnicodeDecodeError:
-        raise ManifestError(f"manifest {m}: not UTF-8 text") from None
+    table = read_table(manifest)
+    m = table.path
+    if "path" not in table.fields:
+        raise ManifestError(f"manifest {m}: needs a 'path' column (found: {', '.join(table.fields) or 'none'})")
+    rows = []
+    for n, row in table.rows:
+        if not row.get("path"):
+            raise ManifestError(f"manifest {m}, line {n}: empty 'path'")
+        rows.append(ManifestRow(row["path"], (m.parent / row["path"]).resolve(), row.get("subtitle") or None))
     if not rows:
         raise ManifestError(f"manifest {m}: no rows")
     resolved = [str(r.path) for r in rows]
@@ -88,9 +69,7 @@ def read_done(out: Path, retry_failed: bool = False) -> set[str]:
         good.append(line)
         done.add(rec.get("key") or rec.get("path"))
     if changed:
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_bytes(b"".join(g + b"\n" for g in good))
-        os.replace(tmp, out)
+        atomic_write_bytes(out, b"".join(g + b"\n" for g in good))
     return done
 
 

@@ -21,6 +21,12 @@ def analyzer():
 
 
 @pytest.fixture(scope="session")
+def perceiver(analyzer):
+    """The perception stage of the shared analyzer (same loaded models)."""
+    return analyzer.perceiver
+
+
+@pytest.fixture(scope="session")
 def example_result(analyzer):
     from tests.clips import EXAMPLE
 

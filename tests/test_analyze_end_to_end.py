@@ -119,9 +119,9 @@ def test_unconfirmed_face_still_counts_but_zero_evidence_gives_no_label(analyzer
 
 
 def test_zero_total_weight_means_no_label(analyzer, tmp_path: Path, monkeypatch):
-    import emollama.api as api
+    import emollama.recognize.clues as clues_tier
 
-    monkeypatch.setattr(api, "face_reliability", lambda coverage, conf: 0.0)
+    monkeypatch.setattr(clues_tier, "face_reliability", lambda coverage, conf: 0.0)
     p = tmp_path / "photo.png"
     Image.fromarray(example_frames(limit=1)[0]).save(p)
     r = analyzer.analyze(p)

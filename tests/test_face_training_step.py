@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from fer_data import to_tensor  # noqa: E402
-from train_face_ckplus import recalibrate_batch_norm  # noqa: E402
-from train_face_cnn import train_step  # noqa: E402
-
-from emollama.heads.face import FaceCNN  # noqa: E402
+from emollama.heads.face import FaceCNN, to_network_input
+from emollama.train.heads.face_ckplus import recalibrate_batch_norm
+from emollama.train.heads.face_step import train_step
 
 
 def _setup(net: FaceCNN) -> tuple[FaceCNN, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -68,5 +63,5 @@ def test_recalibrated_statistics_are_those_of_the_plain_faces():
     recalibrate_batch_norm(net, faces[:128])
     assert not net.training and bn.momentum == 0.1  # eval mode; the usual momentum is back
     with torch.no_grad():
-        conv = net.features[0][0](to_tensor(faces[:128]).contiguous(memory_format=torch.channels_last))
+        conv = net.features[0][0](to_network_input(faces[:128]).contiguous(memory_format=torch.channels_last))
     assert torch.allclose(bn.running_mean, conv.mean(dim=(0, 2, 3)), atol=1e-4)

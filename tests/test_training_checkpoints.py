@@ -1,15 +1,13 @@
-"""The training scripts' checkpoints: resume restores everything; a crash while saving loses nothing."""
+"""The training recipes' checkpoints: resume restores everything; a crash while saving loses nothing."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from checkpoints import resume_checkpoint, save_checkpoint  # noqa: E402
+from emollama.train.checkpoints import resume_checkpoint, save_checkpoint
 
 
 def make() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -55,3 +53,14 @@ def test_a_crash_while_saving_keeps_the_previous_epoch(tmp_path: Path, monkeypat
         save_checkpoint(tmp_path / "last.pt", model, opt, sched, {"epoch": 2})
     monkeypatch.setattr(torch, "save", real_save)
     assert resume_checkpoint(tmp_path / "last.pt", *make())["state"] == {"epoch": 1}
+
+
+def test_resume_says_where_it_resumed_only_through_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    model, opt, sched = make()
+    save_checkpoint(tmp_path / "last.pt", model, opt, sched, {"epoch": 3})
+    assert resume_checkpoint(tmp_path / "last.pt", *make()) is not None
+    assert capsys.readouterr().out == ""  # the package itself prints nothing
+    lines: list[str] = []
+    resume_checkpoint(tmp_path / "last.pt", *make(), log=lines.append)
+    assert lines == [f"resumed after epoch 3 from {tmp_path / 'last.pt'}"]
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left beside it

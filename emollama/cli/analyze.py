@@ -12,8 +12,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from emollama.errors import EmollamaError, InputError, Interrupted
-from emollama.labels import DEFAULT_LABEL_SET, LABEL_SETS, get_label_set
+from emollama.files import atomic_write_text
+from emollama.labels import DEFAULT_LABEL_SET, LABEL_SETS
 from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S
+from emollama.settings import AnalysisSettings
 
 console = Console()
 
@@ -41,11 +43,8 @@ def analyze_command(
 ) -> None:
     """Recognise the emotion in a clip from face, voice and words, and explain why."""
     from emollama.cli.render import render_result
-    from emollama.media.decode import check_fps, check_max_duration
 
-    get_label_set(labels)
-    check_fps(fps)
-    check_max_duration(max_duration)
+    settings = AnalysisSettings(fps=fps, max_duration_s=max_duration, label_set=labels, asr=not no_asr)
     for target in (json_out, plot):
         _check_writable(target)
     if tier not in ("clues", "emotion-llama"):
@@ -61,7 +60,7 @@ def analyze_command(
         if out.is_dir():
             raise InputError(f"--out {out} is a directory; give a .jsonl file name")
         _check_writable(out)
-        _run_manifest(manifest, out, labels, fps, max_duration, retry_failed, not no_asr, tier, model)
+        _run_manifest(manifest, out, settings, retry_failed, tier, model)
         return
     if path is None:
         raise InputError("give a media file to analyze (or --manifest clips.csv --out preds.jsonl)")
@@ -69,15 +68,15 @@ def analyze_command(
     from emollama.media.subtitles import resolve_subtitle
 
     # Every input problem surfaces before any model loads (seconds saved on each typo).
-    MediaReader(path, max_duration_s=max_duration)
+    MediaReader(path, max_duration_s=settings.max_duration_s)
     resolve_subtitle(subtitle)
-    analyzer = _make_analyzer(fps, max_duration, labels, not no_asr, tier, model)
+    analyzer = _make_analyzer(settings, tier, model)
     with console.status("analysing ...") as status:
-        result = analyzer.analyze(path, subtitle=subtitle, label_set=labels, fps=fps,
+        result = analyzer.analyze(path, subtitle=subtitle,
                                   progress=lambda stage: status.update(f"analysing: {stage} ..."))
     render_result(console, result)
     if json_out is not None:
-        _atomic_write(json_out, result.model_dump_json(indent=2))
+        atomic_write_text(json_out, result.model_dump_json(indent=2))
         console.print(f"[dim]wrote {json_out}[/]")
     if plot is not None:
         from emollama.visualize import plot_result
@@ -86,19 +85,15 @@ def analyze_command(
         console.print(f"[dim]wrote {plot}[/]")
 
 
-def _make_analyzer(fps: float, max_duration: float, labels: str, asr: bool, tier: str, model: Path | None):  # noqa: ANN202
+def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None):  # noqa: ANN202
+    from emollama.api import Analyzer, load_recognizer
+
     with console.status("loading models ..."):
-        if tier == "emotion-llama":
-            from emollama.api import EmotionLlamaAnalyzer
-
-            return EmotionLlamaAnalyzer(model, fps=fps, max_duration_s=max_duration, label_set=labels)
-        from emollama.api import Analyzer
-
-        return Analyzer(fps=fps, max_duration_s=max_duration, label_set=labels, asr=asr)
+        return Analyzer(settings, recognizer=load_recognizer(tier, model))
 
 
-def _run_manifest(manifest: Path, out: Path, labels: str, fps: float, max_duration: float,
-                  retry_failed: bool, asr: bool, tier: str, model: Path | None) -> None:
+def _run_manifest(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
+                  model: Path | None) -> None:
     from emollama.batch import ok_record, read_done, read_manifest, run_batch
 
     rows = read_manifest(manifest)
@@ -107,10 +102,10 @@ def _run_manifest(manifest: Path, out: Path, labels: str, fps: float, max_durati
     console.print(f"{len(rows)} clips in {manifest}; {len(rows) - len(todo)} already in {out}; {len(todo)} to do")
     if not todo:
         return
-    analyzer = _make_analyzer(fps, max_duration, labels, asr, tier, model)
+    analyzer = _make_analyzer(settings, tier, model)
 
     def one(row):  # noqa: ANN001, ANN202
-        result = analyzer.analyze(row.path, subtitle=row.subtitle, label_set=labels, fps=fps)
+        result = analyzer.analyze(row.path, subtitle=row.subtitle)
         return ok_record(row, json.loads(result.model_dump_json()))
 
     failed = 0
@@ -146,13 +141,6 @@ def _check_writable(path: Path | None) -> None:
             raise InputError(f"cannot create the folder for {path}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK):
         raise InputError(f"cannot write {path}: the folder is not writable")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 __all__ = ["register", "EmollamaError"]

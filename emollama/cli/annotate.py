@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -11,6 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from emollama.errors import InputError
 from emollama.labels import DEFAULT_LABEL_SET, get_label_set
+
+if TYPE_CHECKING:
+    from emollama.llm.factory import LLMSpec
+    from emollama.merr.inputs import ClipItem
+    from emollama.merr.runner import RunConfig
 
 console = Console()
 
@@ -42,16 +48,29 @@ def annotate_command(
     no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (subtitles only)."),
 ) -> None:
     """Build MERR coarse and fine annotations for a set of clips, with a run report."""
-    from emollama.llm.factory import LLMSpec
     from emollama.merr.annotate import AnnotateOptions
-    from emollama.merr.inputs import apply_labels, apply_subtitles, discover, read_labels, read_subtitles
-    from emollama.merr.record import read_errors, read_records
-    from emollama.merr.report import write_report
-    from emollama.merr.runner import RunConfig, check_vision, plan_run, run_annotation
+    from emollama.merr.runner import RunConfig, plan_run
 
     get_label_set(label_set)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    items = _read_items(source, labels, subtitles)
+    spec = _llm_spec(out, llm, llm_model, llm_timeout, llm_retries)
+    config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
+                                               fine_for_dropped=fine_dropped), llm=spec, asr=not no_asr,
+                       vision=llm_vision)
+    _check_config(config)
+    plan = plan_run(items, out, config)
+    console.print(f"{len(items)} clips; {len(plan.finished)} already annotated in {out}; {len(plan.todo)} to do"
+                  + (f"; {len(plan.fine_retry)} with a failed LLM step to retry" if plan.fine_retry else ""))
+    stats = _run_with_progress(items, out, config, len(plan.todo) + len(plan.fine_retry), workers, ray_address)
+    _report(out, stats)
+
+
+def _read_items(source: Path, labels: Path | None, subtitles: Path | None) -> list[ClipItem]:
+    """The clips to annotate, with subtitles and ground-truth labels attached where given."""
+    from emollama.merr.inputs import apply_labels, apply_subtitles, discover, read_labels, read_subtitles
+
     items = discover(source)
     if subtitles is not None:
         items = apply_subtitles(items, read_subtitles(subtitles))
@@ -61,25 +80,40 @@ def annotate_command(
         unmatched = sorted(set(given) - {it.name for it in items})
         if unmatched:
             console.print(f"[yellow]{len(unmatched)} label(s) name no clip[/] (e.g. {', '.join(unmatched[:3])})")
-    spec = None
-    if llm is not None:
-        spec = LLMSpec(llm, llm_model, os.environ.get("EMOLLAMA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
-                       timeout_s=llm_timeout, max_retries=llm_retries, cache_dir=str(out / ".llm_cache"))
-    config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
-                                               fine_for_dropped=fine_dropped), llm=spec, asr=not no_asr,
-                       vision=llm_vision)
+    return items
+
+
+def _llm_spec(out: Path, llm: str | None, llm_model: str | None, llm_timeout: float,
+              llm_retries: int) -> LLMSpec | None:
+    """The fine-annotation LLM, if one was given; its replies are cached in the output folder."""
+    from emollama.llm.factory import LLMSpec
+
+    if llm is None:
+        return None
+    return LLMSpec(llm, llm_model, os.environ.get("EMOLLAMA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+                   timeout_s=llm_timeout, max_retries=llm_retries, cache_dir=str(out / ".llm_cache"))
+
+
+def _check_config(config: RunConfig) -> None:
+    """Fail on a bad vision or LLM setting before any perception model loads."""
+    from emollama.merr.runner import check_vision
+
     check_vision(config)
-    if spec is not None:
+    if config.llm is not None:
         from emollama.llm.factory import make_backend
 
-        make_backend(spec)  # fail on a bad spec before any perception model loads
-    plan = plan_run(items, out, config)
-    console.print(f"{len(items)} clips; {len(plan.finished)} already annotated in {out}; {len(plan.todo)} to do"
-                  + (f"; {len(plan.fine_retry)} with a failed LLM step to retry" if plan.fine_retry else ""))
+        make_backend(config.llm)  # fail on a bad spec before any perception model loads
+
+
+def _run_with_progress(items: list[ClipItem], out: Path, config: RunConfig, total: int, workers: int,
+                       ray_address: str | None) -> dict[str, Any]:
+    """Annotate with a progress bar; failures and filtered LLM steps are printed as they happen."""
+    from emollama.merr.runner import run_annotation
+
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("annotating (loading models)", total=len(plan.todo) + len(plan.fine_retry))
+        task = progress.add_task("annotating (loading models)", total=total)
 
         def on_event(event: tuple) -> None:
             kind, name, payload = event
@@ -94,7 +128,14 @@ def annotate_command(
             progress.update(task, description="annotating")
             progress.advance(task)
 
-        stats = run_annotation(items, out, config, workers=workers, ray_address=ray_address, on_event=on_event)
+        return run_annotation(items, out, config, workers=workers, ray_address=ray_address, on_event=on_event)
+
+
+def _report(out: Path, stats: dict[str, Any]) -> None:
+    """Write the run report from what is on disk and print the one-line outcome."""
+    from emollama.merr.record import read_errors, read_records
+    from emollama.merr.report import write_report
+
     records, errors = read_records(out), read_errors(out)
     md, png = write_report(out, records, errors, stats)
     kept = sum(r.filter.kept for r in records)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -84,169 +84,170 @@ def _done(paths: dict[str, Path]) -> None:
     console.print(f"report: {paths['report']}\nmetrics: {paths['metrics']}", highlight=False)
 
 
+def _table(title: str, *columns: str) -> RichTable:
+    """An empty summary table with these column headers."""
+    table = RichTable(title=title)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def _finish(table: RichTable, warnings: list[str] | tuple[str, ...], paths: dict[str, Path]) -> None:
+    """What every command ends with: its summary table, the warnings, where the artefacts are."""
+    console.print(table)
+    _print_warnings(warnings)
+    _done(paths)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``evaluate`` command group to the main app."""
     group = typer.Typer(
         help="Benchmarks: closed-set classification, EMER reasoning, MER-OV open vocabulary.",
         no_args_is_help=True,
     )
-
-    @group.command("classification")
-    def classification(
-        pred: PredOpt,
-        ref: RefOpt,
-        out: OutOpt,
-        label_set: Annotated[
-            str | None,
-            typer.Option("--label-set", help="mer6, merr9, dfew7, ekman7 (default: from references)."),
-        ] = None,
-    ) -> None:
-        """Accuracy, weighted/macro F1, UAR/WAR, confusion matrix, MULTI; strict and official parsing."""
-        from emollama.evaluate.classification import evaluate_classification
-        from emollama.evaluate.report import fmt, write_classification
-
-        preds, refs = _read(pred, ref)
-        result = evaluate_classification(refs, preds, label_set)
-        paths = write_classification(result, preds, refs, out)
-        table = RichTable(title=f"classification ({result.label_set}, n={result.strict.n})")
-        for column in ("metric", "strict", "official-compatible"):
-            table.add_column(column)
-        s, o = result.strict, result.official
-        for name, a, b in (
-            ("accuracy", s.accuracy, o.accuracy),
-            ("weighted F1", s.weighted_f1, o.weighted_f1),
-            ("macro F1", s.macro_f1, o.macro_f1),
-            ("UAR", s.uar, o.uar),
-            ("WAR", s.war, o.war),
-        ):
-            table.add_row(name, fmt(a), fmt(b))
-        if result.valence and result.valence.get("mse") is not None:
-            v = result.valence
-            table.add_row("MULTI (F1 − 0.25·MSE)", fmt(v["multi_strict"]), fmt(v["multi_official"]))
-        console.print(table)
-        _print_warnings(result.warnings)
-        _done(paths)
-
-    @group.command("emer")
-    def emer(
-        pred: PredOpt,
-        ref: RefOpt,
-        out: OutOpt,
-        lang: Annotated[str, typer.Option("--lang", help="Which reference text column: en or zh.")] = "en",
-        judge_url: JudgeUrl = None,
-        judge_model: JudgeModel = None,
-        judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
-        judge_timeout: JudgeTimeout = 60.0,
-        judge_retries: JudgeRetries = 3,
-        judge_concurrency: JudgeConcurrency = 4,
-        cache_dir: CacheDir = None,
-        judge_offline: Offline = False,
-        embedding: Annotated[
-            bool, typer.Option("--embedding/--no-embedding", help="MiniLM cosine proxy (if installed).")
-        ] = True,
-        embedding_model: Annotated[
-            Path | None,
-            typer.Option("--embedding-model", help="all-MiniLM-L6-v2 folder (default: packaged)."),
-        ] = None,
-    ) -> None:
-        """EMER clue/label overlap by a judge LLM, plus offline proxies (emotion words, MiniLM)."""
-        from emollama.evaluate.emer import evaluate_emer, load_embedder
-        from emollama.evaluate.report import write_emer
-
-        if lang not in ("en", "zh"):
-            raise typer.BadParameter("--lang must be en or zh")
-        preds, refs = _read(pred, ref, lang)
-        judge = _judge(
-            judge_url,
-            judge_model,
-            judge_api_key_env,
-            judge_timeout,
-            judge_retries,
-            judge_concurrency,
-            cache_dir,
-            judge_offline,
-            out,
-        )
-        embedder, reason = load_embedder(embedding, str(embedding_model) if embedding_model else None)
-        if reason and embedding:
-            console.print(f"[yellow]MiniLM proxy skipped:[/] {reason}", highlight=False, soft_wrap=True)
-        with console.status("scoring…"):
-            result = evaluate_emer(
-                refs, preds, judge=judge, embedder=embedder, embedder_error=reason, lang=lang
-            )
-        paths = write_emer(result, preds, refs, out)
-        table = RichTable(title=f"EMER ({result.summary['n_with_prediction']} accounts)")
-        for column in ("metric", "mean", "scored"):
-            table.add_column(column)
-        for key in (
-            "judge_clue_overlap",
-            "judge_label_overlap",
-            "proxy_emotion_words",
-            "proxy_minilm_cosine",
-        ):
-            block = result.summary[key]
-            if block.get("status") == "skipped":
-                table.add_row(key, "skipped", block["reason"][:60])
-            else:
-                mean = "—" if block["mean"] is None else f"{block['mean']:.3f}"
-                table.add_row(key, mean, f"{block['n_scored']}/{block['n_candidates']}")
-        console.print(table)
-        _print_warnings(result.warnings)
-        _done(paths)
-
-    @group.command("ov")
-    def ov(
-        pred: PredOpt,
-        ref: RefOpt,
-        out: OutOpt,
-        extractor: Annotated[
-            str,
-            typer.Option(
-                "--extractor", help="For free text: lexicon (offline) or judge (needs --judge-url)."
-            ),
-        ] = "lexicon",
-        lang: Annotated[
-            str, typer.Option("--lang", help="Which text column when text is used: en or zh.")
-        ] = "en",
-        judge_url: JudgeUrl = None,
-        judge_model: JudgeModel = None,
-        judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
-        judge_timeout: JudgeTimeout = 60.0,
-        judge_retries: JudgeRetries = 3,
-        judge_concurrency: JudgeConcurrency = 4,
-        cache_dir: CacheDir = None,
-        judge_offline: Offline = False,
-    ) -> None:
-        """MER-OV set accuracy, recall and their mean, with deterministic synonym grouping."""
-        from emollama.evaluate.ov import evaluate_ov
-        from emollama.evaluate.report import fmt, write_ov
-
-        if extractor not in ("lexicon", "judge"):
-            raise typer.BadParameter("--extractor must be lexicon or judge")
-        preds, refs = _read(pred, ref, lang)
-        judge = _judge(
-            judge_url,
-            judge_model,
-            judge_api_key_env,
-            judge_timeout,
-            judge_retries,
-            judge_concurrency,
-            cache_dir,
-            judge_offline,
-            out,
-        )
-        result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
-        paths = write_ov(result, preds, refs, out)
-        g = result.summary["synonym_groups"]
-        table = RichTable(title=f"MER-OV ({result.summary['n_scored']} samples)")
-        for column in ("set accuracy", "set recall", "mean"):
-            table.add_column(column)
-        table.add_row(fmt(g["accuracy"]), fmt(g["recall"]), fmt(g["mean"]))
-        console.print(table)
-        _print_warnings(result.warnings)
-        _done(paths)
-
+    group.command("classification")(classification_command)
+    group.command("emer")(emer_command)
+    group.command("ov")(ov_command)
     app.add_typer(group, name="evaluate")
+
+
+# ------------------------------------------------------------------------------------ classification
+def classification_command(
+    pred: PredOpt,
+    ref: RefOpt,
+    out: OutOpt,
+    label_set: Annotated[
+        str | None,
+        typer.Option("--label-set", help="mer6, merr9, dfew7, ekman7 (default: from references)."),
+    ] = None,
+) -> None:
+    """Accuracy, weighted/macro F1, UAR/WAR, confusion matrix, MULTI; strict and official parsing."""
+    from emollama.evaluate.classification import evaluate_classification
+    from emollama.evaluate.report import write_classification
+
+    preds, refs = _read(pred, ref)
+    result = evaluate_classification(refs, preds, label_set)
+    paths = write_classification(result, preds, refs, out)
+    _finish(_classification_table(result), result.warnings, paths)
+
+
+def _classification_table(result: Any) -> RichTable:
+    """The headline metrics side by side, strict vs official-compatible parsing."""
+    from emollama.evaluate.report import fmt
+
+    table = _table(f"classification ({result.label_set}, n={result.strict.n})", "metric", "strict",
+                   "official-compatible")
+    s, o = result.strict, result.official
+    for name, a, b in (
+        ("accuracy", s.accuracy, o.accuracy),
+        ("weighted F1", s.weighted_f1, o.weighted_f1),
+        ("macro F1", s.macro_f1, o.macro_f1),
+        ("UAR", s.uar, o.uar),
+        ("WAR", s.war, o.war),
+    ):
+        table.add_row(name, fmt(a), fmt(b))
+    if result.valence and result.valence.get("mse") is not None:
+        v = result.valence
+        table.add_row("MULTI (F1 − 0.25·MSE)", fmt(v["multi_strict"]), fmt(v["multi_official"]))
+    return table
+
+
+# ------------------------------------------------------------------------------------ emer
+def emer_command(
+    pred: PredOpt,
+    ref: RefOpt,
+    out: OutOpt,
+    lang: Annotated[str, typer.Option("--lang", help="Which reference text column: en or zh.")] = "en",
+    judge_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
+    judge_timeout: JudgeTimeout = 60.0,
+    judge_retries: JudgeRetries = 3,
+    judge_concurrency: JudgeConcurrency = 4,
+    cache_dir: CacheDir = None,
+    judge_offline: Offline = False,
+    embedding: Annotated[
+        bool, typer.Option("--embedding/--no-embedding", help="MiniLM cosine proxy (if installed).")
+    ] = True,
+    embedding_model: Annotated[
+        Path | None,
+        typer.Option("--embedding-model", help="all-MiniLM-L6-v2 folder (default: packaged)."),
+    ] = None,
+) -> None:
+    """EMER clue/label overlap by a judge LLM, plus offline proxies (emotion words, MiniLM)."""
+    from emollama.evaluate.emer import evaluate_emer, load_embedder
+    from emollama.evaluate.report import write_emer
+
+    if lang not in ("en", "zh"):
+        raise typer.BadParameter("--lang must be en or zh")
+    preds, refs = _read(pred, ref, lang)
+    judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
+                   cache_dir, judge_offline, out)
+    embedder, reason = load_embedder(embedding, str(embedding_model) if embedding_model else None)
+    if reason and embedding:
+        console.print(f"[yellow]MiniLM proxy skipped:[/] {reason}", highlight=False, soft_wrap=True)
+    with console.status("scoring…"):
+        result = evaluate_emer(refs, preds, judge=judge, embedder=embedder, embedder_error=reason, lang=lang)
+    paths = write_emer(result, preds, refs, out)
+    _finish(_emer_table(result), result.warnings, paths)
+
+
+def _emer_table(result: Any) -> RichTable:
+    """One row per score block: its mean and how many samples it covers, or why it was skipped."""
+    table = _table(f"EMER ({result.summary['n_with_prediction']} accounts)", "metric", "mean", "scored")
+    for key in (
+        "judge_clue_overlap",
+        "judge_label_overlap",
+        "proxy_emotion_words",
+        "proxy_minilm_cosine",
+    ):
+        block = result.summary[key]
+        if block.get("status") == "skipped":
+            table.add_row(key, "skipped", block["reason"][:60])
+        else:
+            mean = "—" if block["mean"] is None else f"{block['mean']:.3f}"
+            table.add_row(key, mean, f"{block['n_scored']}/{block['n_candidates']}")
+    return table
+
+
+# ------------------------------------------------------------------------------------ ov
+def ov_command(
+    pred: PredOpt,
+    ref: RefOpt,
+    out: OutOpt,
+    extractor: Annotated[
+        str,
+        typer.Option(
+            "--extractor", help="For free text: lexicon (offline) or judge (needs --judge-url)."
+        ),
+    ] = "lexicon",
+    lang: Annotated[
+        str, typer.Option("--lang", help="Which text column when text is used: en or zh.")
+    ] = "en",
+    judge_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
+    judge_timeout: JudgeTimeout = 60.0,
+    judge_retries: JudgeRetries = 3,
+    judge_concurrency: JudgeConcurrency = 4,
+    cache_dir: CacheDir = None,
+    judge_offline: Offline = False,
+) -> None:
+    """MER-OV set accuracy, recall and their mean, with deterministic synonym grouping."""
+    from emollama.evaluate.ov import evaluate_ov
+    from emollama.evaluate.report import fmt, write_ov
+
+    if extractor not in ("lexicon", "judge"):
+        raise typer.BadParameter("--extractor must be lexicon or judge")
+    preds, refs = _read(pred, ref, lang)
+    judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
+                   cache_dir, judge_offline, out)
+    result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
+    paths = write_ov(result, preds, refs, out)
+    g = result.summary["synonym_groups"]
+    table = _table(f"MER-OV ({result.summary['n_scored']} samples)", "set accuracy", "set recall", "mean")
+    table.add_row(fmt(g["accuracy"]), fmt(g["recall"]), fmt(g["mean"]))
+    _finish(table, result.warnings, paths)
 
 
 __all__ = ["register"]

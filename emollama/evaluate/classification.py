@@ -76,11 +76,7 @@ class ClassificationResult:
                 for status in ("missing", "error", "unparseable", "not_in_set")
             },
             "valence": self.valence,
-            "alignment": {
-                "missing": list(self.alignment.missing),
-                "failed": list(self.alignment.failed),
-                "extra": list(self.alignment.extra),
-            },
+            "alignment": self.alignment.to_dict(),
             "warnings": list(self.warnings),
         }
 

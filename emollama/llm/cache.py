@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from emollama.files import atomic_write_text
 from emollama.llm.backend import ChatBackend, ChatMessage, ChatReply, LLMError, decode_data_url
 
 CACHE_FORMAT = "emollama.llm-cache/1"
@@ -103,15 +102,7 @@ class CachedBackend:
             return None
 
     def _store(self, path: Path, entry: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle, ensure_ascii=False, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(entry, ensure_ascii=False, indent=1))
 
     def complete(
         self, messages: Sequence[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 512

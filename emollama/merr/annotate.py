@@ -1,8 +1,9 @@
 """One clip → one :class:`~emollama.merr.record.MerrRecord` (coarse, filter, fine).
 
-Perception runs once per clip through :meth:`emollama.api.Analyzer.perceive`; the clues-tier
-label and scores are then computed from that same perception (the steps of
-:meth:`Analyzer.analyze`, reused rather than re-run, so the face is not tracked twice).
+Perception runs once per clip through :meth:`emollama.perception.pipeline.Perceiver.perceive`;
+the clues-tier label and scores are then computed from that same perception by
+:class:`emollama.recognize.clues.CluesRecognizer` (reused rather than re-run, so the face is not
+tracked twice).
 With a :class:`~emollama.merr.vision.VisionDescriber` the already-decoded peak frame is also shown
 to a vision model; its description goes beside the measured one and, when it passes the filter,
 into the caption (MERR's caption carries a model-written scene description).
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emollama.api import Analyzer, Perception
 from emollama.describe import AU_PHRASES, active_aus, describe_voice, intensity_word
 from emollama.merr.consistency import check_consistency
 from emollama.merr.fine import FineWriter, TemplateFineWriter
@@ -35,6 +35,8 @@ from emollama.merr.record import (
 from emollama.merr.tone import choose_tone
 from emollama.merr.vision import VisionDescriber, frame_at
 from emollama.merr.visual import describe_objective
+from emollama.perception.pipeline import Perceiver, Perception
+from emollama.recognize.clues import CluesRecognizer
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ def _version() -> str:
     return __version__
 
 
-def _classify(analyzer: Analyzer, p: Perception, label_set: str) -> tuple[str | None, dict[str, float], str]:
-    """Clues-tier prediction on an existing perception (same steps as ``Analyzer.analyze``)."""
-    result = analyzer.recognize(p, label_set)
+def _classify(p: Perception, label_set: str) -> tuple[str | None, dict[str, float], str]:
+    """Clues-tier prediction on an existing perception (what ``analyze`` would answer)."""
+    result = CluesRecognizer().recognize(p, label_set)
     return result.label, result.scores, result.reasoning
 
 
@@ -92,15 +94,15 @@ def caption_for(visual_objective: str, visual_expression: str, tone: str | None,
     return " ".join(parts)
 
 
-def annotate_clip(analyzer: Analyzer, item: ClipItem, options: AnnotateOptions,
+def annotate_clip(perceiver: Perceiver, item: ClipItem, options: AnnotateOptions,
                   fine_writer: FineWriter | None = None, *, describer: VisionDescriber | None = None) -> MerrRecord:
     """Perceive, describe, filter and (for kept clips) write the fine paragraph for one clip."""
     t0 = time.perf_counter()
-    p = analyzer.perceive(item.path, subtitle=item.subtitle)
+    p = perceiver.perceive(item.path, subtitle=item.subtitle)
     t_perceive = time.perf_counter() - t0
 
     t = time.perf_counter()
-    predicted, scores, clues_reasoning = _classify(analyzer, p, options.label_set)
+    predicted, scores, clues_reasoning = _classify(p, options.label_set)
     face, voice, words = p.clues.face, p.clues.voice, p.clues.words
     if item.label is not None:
         label = LabelInfo(value=item.label, source="ground_truth", given_as=item.label_given_as)

@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from emollama.errors import InputError
+from emollama.files import atomic_write_text
 from emollama.labels import get_label_set
 from emollama.media.decode import IMAGE_SUFFIXES
-from emollama.merr.record import MerrRecord, atomic_write_text
+from emollama.merr.record import MerrRecord
 
 FORMATS = ("emotion-llama", "sharegpt", "hf")
 EMOTION_LLAMA_LABELS = get_label_set("merr9").labels

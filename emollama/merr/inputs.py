@@ -8,12 +8,12 @@ spelling is reported at once, with its row, before any model loads.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from emollama.errors import InputError, ManifestError, UnknownLabelError
 from emollama.labels import CANONICAL, normalize_label
+from emollama.manifest import read_table
 
 MEDIA_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".m4v", ".wav", ".mp3", ".flac",
                             ".m4a", ".ogg", ".jpg", ".jpeg", ".png", ".bmp"})
@@ -30,25 +30,8 @@ class ClipItem:
     label_given_as: str | None = None
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    if not path.is_file():
-        raise ManifestError(f"{path}: no such file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            fields = [(f or "").strip().lower() for f in reader.fieldnames or []]
-            rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in reader]
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not UTF-8 text") from None
-    return fields, rows
-
-
 def _name_of(value: str) -> str:
     return Path(value).stem if Path(value).suffix.lower() in MEDIA_SUFFIXES else value
-
-
-def _pick(fields: list[str], options: tuple[str, ...]) -> str | None:
-    return next((c for c in options if c in fields), None)
 
 
 def discover(source: Path) -> list[ClipItem]:
@@ -58,12 +41,13 @@ def discover(source: Path) -> list[ClipItem]:
         files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
         items = [ClipItem(p.stem, p.resolve()) for p in files]
     elif source.is_file() and source.suffix.lower() in (".csv", ".tsv"):
-        fields, rows = _read_csv(source)
+        table = read_table(source)
+        fields, rows = table.fields, [row for _, row in table.rows]
         if "path" not in fields:
             raise ManifestError(f"{source}: needs a 'path' column (found: {', '.join(fields) or 'none'})")
-        sub_col = _pick(fields, _SUBTITLE_COLUMNS)
+        sub_col = table.pick(_SUBTITLE_COLUMNS)
         items = []
-        for n, row in enumerate(rows, start=2):
+        for n, row in table.rows:
             if not row.get("path"):
                 raise ManifestError(f"{source}, line {n}: empty 'path'")
             p = (source.parent / row["path"]).resolve()
@@ -86,9 +70,10 @@ def discover(source: Path) -> list[ClipItem]:
 
 def read_labels(path: Path) -> dict[str, str]:
     """``name,label`` (or ``path,label``) → {name: spelling as given}."""
-    fields, rows = _read_csv(Path(path))
-    key = _pick(fields, _NAME_COLUMNS)
-    lab = _pick(fields, ("label", "emotion", "discrete"))
+    table = read_table(path, what="labels file")
+    fields, rows = table.fields, [row for _, row in table.rows]
+    key = table.pick(_NAME_COLUMNS)
+    lab = table.pick(("label", "emotion", "discrete"))
     if key is None or lab is None:
         raise ManifestError(f"{path}: needs a 'name' (or 'path') column and a 'label' column "
                             f"(found: {', '.join(fields) or 'none'})")
@@ -97,9 +82,10 @@ def read_labels(path: Path) -> dict[str, str]:
 
 def read_subtitles(path: Path) -> dict[str, str]:
     """``name,sentence`` (Emotion-LLaMA's transcription CSV) or any of ``subtitle/transcript_en/text``."""
-    fields, rows = _read_csv(Path(path))
-    key = _pick(fields, _NAME_COLUMNS)
-    col = _pick(fields, _SUBTITLE_COLUMNS)
+    table = read_table(path, what="subtitles file")
+    rows = [row for _, row in table.rows]
+    key = table.pick(_NAME_COLUMNS)
+    col = table.pick(_SUBTITLE_COLUMNS)
     if key is None or col is None:
         raise ManifestError(f"{path}: needs a 'name' (or 'path') column and one of {', '.join(_SUBTITLE_COLUMNS)}")
     return {_name_of(r[key]): r[col] for r in rows if r.get(key) and r.get(col)}

@@ -11,7 +11,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from emollama.merr.record import MerrRecord, atomic_write_text
+from emollama.files import atomic_write_text
+from emollama.merr.record import MerrRecord
 
 STAGES = ("decode_and_face_s", "audio_decode_s", "voice_s", "asr_s", "text_s", "describe_and_filter_s", "vision_s",
           "fine_s", "perception_s")

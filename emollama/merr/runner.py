@@ -78,13 +78,12 @@ def make_writer(config: RunConfig) -> FineWriter:
     return make_llm_steps(config)[0]
 
 
-def make_analyzer(config: RunConfig):  # noqa: ANN201 (Analyzer is imported lazily: it loads heavy modules)
-    from emollama.api import Analyzer
+def make_perceiver(config: RunConfig):  # noqa: ANN201 (imported lazily: it loads heavy modules)
+    """The perception stage with the run's settings (each worker process builds its own)."""
+    from emollama.perception.pipeline import Perceiver
+    from emollama.settings import AnalysisSettings
 
-    kwargs: dict[str, Any] = {"label_set": config.options.label_set, "asr": config.asr}
-    if config.fps:
-        kwargs["fps"] = config.fps
-    return Analyzer(**kwargs)
+    return Perceiver(AnalysisSettings(label_set=config.options.label_set, asr=config.asr).replace(fps=config.fps))
 
 
 def plan_run(items: list[ClipItem], out: Path, config: RunConfig) -> Plan:
@@ -134,10 +133,10 @@ def retry_llm_steps(record: MerrRecord, config: RunConfig, writer: FineWriter,
     return record, vision_redone
 
 
-def _one(analyzer: Any, item: ClipItem, config: RunConfig, writer: FineWriter,
+def _one(perceiver: Any, item: ClipItem, config: RunConfig, writer: FineWriter,
          describer: VisionDescriber | None = None) -> tuple[str, str, Any]:
     try:
-        record = annotate_clip(analyzer, item, config.options, writer, describer=describer)
+        record = annotate_clip(perceiver, item, config.options, writer, describer=describer)
     except EmollamaError as exc:
         return "error", item.name, str(exc)
     except Exception as exc:  # noqa: BLE001 - one odd clip must not stop (and re-stop) the whole run
@@ -150,20 +149,20 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(config: RunConfig) -> None:
-    _WORKER["analyzer"] = make_analyzer(config)
+    _WORKER["perceiver"] = make_perceiver(config)
     _WORKER["writer"], _WORKER["describer"] = make_llm_steps(config)
     _WORKER["config"] = config
 
 
 def _worker_run(item: ClipItem) -> tuple[str, str, Any]:
-    return _one(_WORKER["analyzer"], item, _WORKER["config"], _WORKER["writer"], _WORKER["describer"])
+    return _one(_WORKER["perceiver"], item, _WORKER["config"], _WORKER["writer"], _WORKER["describer"])
 
 
-def _serial(items: list[ClipItem], config: RunConfig, analyzer: Any) -> Iterator[tuple[str, str, Any]]:
-    analyzer = analyzer if analyzer is not None else make_analyzer(config)
+def _serial(items: list[ClipItem], config: RunConfig, perceiver: Any) -> Iterator[tuple[str, str, Any]]:
+    perceiver = perceiver if perceiver is not None else make_perceiver(config)
     writer, describer = make_llm_steps(config)
     for item in items:
-        yield _one(analyzer, item, config, writer, describer)
+        yield _one(perceiver, item, config, writer, describer)
 
 
 def _processes(items: list[ClipItem], config: RunConfig, workers: int) -> Iterator[tuple[str, str, Any]]:
@@ -210,7 +209,7 @@ def _ray(items: list[ClipItem], config: RunConfig, workers: int, address: str) -
 
 
 def run_annotation(items: list[ClipItem], out: Path, config: RunConfig, *, workers: int = 1,
-                   ray_address: str | None = None, analyzer: Any = None,
+                   ray_address: str | None = None, perceiver: Any = None,
                    on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
     """Annotate what is not finished yet; every result is on disk before ``on_event`` hears of it.
 
@@ -240,7 +239,7 @@ def run_annotation(items: list[ClipItem], out: Path, config: RunConfig, *, worke
         elif workers > 1:
             results = _processes(plan.todo, config, workers)
         else:
-            results = _serial(plan.todo, config, analyzer)
+            results = _serial(plan.todo, config, perceiver)
         paths = {it.name: str(it.path) for it in plan.todo}
         for kind, name, payload in results:
             if kind == "done":

@@ -2,8 +2,9 @@
 
 ``config`` (dataclasses ↔ YAML), ``encoders`` (EVA/CLIP, ViT-MAE, VideoMAE, HuBERT wrappers),
 ``emotion_llama`` (projector + LM, training loss, generation), ``processor`` (media/text →
-tensors, the one prompt layout), ``prompts`` (task tags and instruction pools), ``checkpoint``
-(strict safetensors folders, official-weights import), ``tier`` (the analyze tier).
+tensors, the one prompt layout), ``prompts`` (task tags and instruction pools), ``weights``
+(the strict safetensors folder format), ``checkpoint`` (``load_pretrained``, official-weights
+import), ``tier`` (the analyze tier).
 Heavy modules are imported on use, so ``import emollama.model`` stays cheap.
 """
 

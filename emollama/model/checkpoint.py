@@ -1,9 +1,9 @@
-"""Checkpoints: a folder with ``config.json`` + ``model.safetensors`` (projector + LoRA only).
+"""Checkpoints: :func:`load_pretrained` and the import of the official Emotion-LLaMA weights.
 
-Loading is strict. Every key the model expects must be in the file, every key in the file must be
-used, and shapes must agree; otherwise :class:`CheckpointMismatchError` lists what is missing and
-unexpected. (The original loads with ``strict=False``; a peft-version rename of the LoRA keys then
-leaves the adapters untrained without a word.)
+The folder format itself (``config.json`` + ``model.safetensors``, projector + LoRA only, loaded
+strictly) lives in :mod:`emollama.model.weights`; its names are re-exported here, where callers
+have always imported them. This module sits above both :mod:`~emollama.model.weights` and
+:mod:`~emollama.model.emotion_llama`, and neither imports it back.
 
 :func:`convert_official` maps an official Emotion-LLaMA ``.pth`` (MiniGPT-v2 key names, peft 0.2
 LoRA naming with or without the ``.default`` adapter segment) onto this format.
@@ -15,133 +15,47 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from emollama.errors import ModelUnavailableError
 from emollama.model.config import EmotionLlamaConfig
-from emollama.model.emotion_llama import EmotionLlama, canonical_key
+from emollama.model.emotion_llama import EmotionLlama
+from emollama.model.weights import (
+    CONFIG_NAME,
+    FORMAT_TAG,
+    WEIGHTS_NAME,
+    CheckpointMismatchError,
+    absolutise_paths,
+    canonical_key,
+    load_trainable,
+    preview,
+    save_pretrained,
+    write_folder,
+)
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-FORMAT_TAG = "emollama-emotion-llama/1"
-
-
-class CheckpointMismatchError(ModelUnavailableError):
-    """A checkpoint's keys or shapes do not match the configured model."""
-
-
-def _preview(keys: list[str], limit: int = 10) -> str:
-    if not keys:
-        return "none"
-    more = f" … (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-# ------------------------------------------------------------------------------------------- save
-def save_pretrained(
-    model: EmotionLlama,
-    folder: str | Path,
-    *,
-    save_backbones: bool = False,
-    processor: Any | None = None,
-    encoders: Any | None = None,
-) -> Path:
-    """Write the trainable weights and the config; optionally the backbones too.
-
-    ``save_backbones=True`` also writes the LLM (without LoRA), its tokenizer and the encoders in
-    their standard formats under the folder, and points the config at them: a self-contained model
-    folder, which is how random-weight test models are handed to the recogniser.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = EmotionLlamaConfig.from_dict(model.cfg.to_dict(), base_dir=model.cfg.base_dir)
-    _absolutise_paths(cfg)
-    if save_backbones:
-        _save_llm_base(model, folder / "llm")
-        if processor is not None:
-            processor.save_pretrained(folder / "llm")
-        cfg.llm.path, cfg.llm.random_init, cfg.llm.tokenizer_path = "llm", None, None
-        if encoders is not None:
-            for dotted, rel in encoders.save_pretrained(folder).items():
-                section, _ = dotted.split(".")
-                sub = getattr(cfg, section)
-                sub.path = rel
-                if not (section == "global_encoder" and sub.kind == "eva_vit_g"):
-                    sub.random_init = None  # the HF folder carries its own config.json
-    instructions = cfg.resolve(cfg.prompt.instructions)
-    if instructions is not None:
-        (folder / "instructions.yaml").write_text(instructions.read_text(encoding="utf-8"), encoding="utf-8")
-        cfg.prompt.instructions = "instructions.yaml"
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.trainable_state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": FORMAT_TAG})
-    cfg.base_dir = None
-    cfg.to_json(folder / CONFIG_NAME)
-    return folder
-
-
-def _save_llm_base(model: EmotionLlama, target: Path) -> None:
-    """The LM's own weights without the LoRA tensors, as a plain HF folder."""
-    state = {k: v for k, v in model.llm.state_dict().items() if "lora_" not in k}
-    state = {k.replace(".base_layer.", "."): v for k, v in state.items()}
-    model.llm.save_pretrained(str(target), state_dict=state)
-
-
-def _absolutise_paths(cfg: EmotionLlamaConfig) -> None:
-    """Make paths independent of the old base directory before the config moves elsewhere."""
-    cfg.llm.path = _abs(cfg, cfg.llm.path)
-    cfg.llm.tokenizer_path = _abs(cfg, cfg.llm.tokenizer_path)
-    cfg.prompt.instructions = _abs(cfg, cfg.prompt.instructions)
-    for sub in (cfg.global_encoder, cfg.local_encoder, cfg.temporal_encoder, cfg.audio_encoder):
-        if sub is not None:
-            sub.path = _abs(cfg, sub.path)
-
-
-def _abs(cfg: EmotionLlamaConfig, path: str | None) -> str | None:
-    resolved = cfg.resolve(path)
-    return str(resolved.resolve()) if resolved is not None else None
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT_TAG",
+    "WEIGHTS_NAME",
+    "CheckpointMismatchError",
+    "ConversionReport",
+    "canonical_key",
+    "convert_official",
+    "load_pretrained",
+    "load_trainable",
+    "map_official_state",
+    "read_official",
+    "save_pretrained",
+]
 
 
 # ------------------------------------------------------------------------------------------- load
-def load_trainable(model: EmotionLlama, state: dict[str, torch.Tensor]) -> None:
-    """Copy ``state`` into the projector/LoRA parameters; strict on keys and shapes."""
-    params = {canonical_key(n): p for n, p in model.named_parameters() if p.requires_grad}
-    missing = sorted(set(params) - set(state))
-    unexpected = sorted(set(state) - set(params))
-    bad = sorted(
-        f"{k} {tuple(state[k].shape)}≠{tuple(params[k].shape)}"
-        for k in set(params) & set(state)
-        if state[k].shape != params[k].shape
-    )
-    if missing or unexpected or bad:
-        raise CheckpointMismatchError(
-            f"checkpoint does not match the model config: {len(missing)} missing ({_preview(missing)}); "
-            f"{len(unexpected)} unexpected ({_preview(unexpected)}); "
-            f"{len(bad)} wrong shape ({_preview(bad)})."
-        )
-    with torch.no_grad():
-        for key, param in params.items():
-            param.copy_(state[key].to(param.dtype))
-
-
 def load_pretrained(
     folder: str | Path, device: str | torch.device = "cpu", dtype: str | None = None
 ) -> EmotionLlama:
-    folder = Path(folder)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not (folder / name).is_file():
-            raise ModelUnavailableError(
-                f"Emotion-LLaMA model folder {folder} lacks {name}: expected {CONFIG_NAME} + {WEIGHTS_NAME} "
-                "(written by save_pretrained or `emollama convert-official`)."
-            )
-    cfg = EmotionLlamaConfig.from_file(folder / CONFIG_NAME)
-    if dtype is not None:
-        cfg.llm.dtype = dtype  # type: ignore[assignment]
-    model = EmotionLlama.from_config(cfg, device=device)
-    load_trainable(model, load_file(str(folder / WEIGHTS_NAME)))
-    return model
+    """A folder written by ``save_pretrained`` or :func:`convert_official`, loaded strictly."""
+    return EmotionLlama.from_pretrained(folder, device=device, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------------------- convert
@@ -191,7 +105,7 @@ def map_official_state(
             unknown.append(key)
     if unknown:
         raise CheckpointMismatchError(
-            f"{source}: {len(unknown)} key(s) with no known mapping: {_preview(sorted(unknown))}."
+            f"{source}: {len(unknown)} key(s) with no known mapping: {preview(sorted(unknown))}."
         )
     if report.ignored:
         report.notes.append(
@@ -281,15 +195,9 @@ def convert_official(
             )
         cfg.lora.enabled, cfg.lora.r = True, report.lora_r
         cfg.lora.target_modules = report.lora_modules
-    _absolutise_paths(cfg)
+    absolutise_paths(cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {k: v.contiguous() for k, v in state.items()},
-        str(out / WEIGHTS_NAME),
-        metadata={"format": FORMAT_TAG},
-    )
-    cfg.base_dir = None
-    cfg.to_json(out / CONFIG_NAME)
+    write_folder(out, {k: v.contiguous() for k, v in state.items()}, cfg)
     (out / "conversion.json").write_text(json.dumps(report.__dict__, indent=2) + "\n", encoding="utf-8")
     return report

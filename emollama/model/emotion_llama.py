@@ -30,6 +30,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, PreTrai
 
 from emollama.errors import ModelUnavailableError
 from emollama.model.config import EmotionLlamaConfig, ProjectorConfig
+from emollama.model.weights import canonical_key, load_trainable, read_config, read_weights, save_pretrained
 
 #: Sentinel ids in ``input_ids`` marking where projected tokens go (never looked up in the vocab).
 VIDEO_TOKEN_ID = -200
@@ -200,10 +201,11 @@ class EmotionLlama(nn.Module):
     def from_pretrained(
         cls, folder: str | Path, device: str | torch.device = "cpu", dtype: str | None = None
     ) -> EmotionLlama:
-        """Load a folder written by :meth:`save_pretrained` (strict: see ``checkpoint.py``)."""
-        from emollama.model.checkpoint import load_pretrained
-
-        return load_pretrained(folder, device=device, dtype=dtype)
+        """Load a folder written by :meth:`save_pretrained` (strict: see ``weights.py``)."""
+        folder = Path(folder)
+        model = cls.from_config(read_config(folder, dtype), device=device)
+        load_trainable(model, read_weights(folder))
+        return model
 
     def save_pretrained(
         self,
@@ -213,8 +215,7 @@ class EmotionLlama(nn.Module):
         processor: Any | None = None,
         encoders: Any | None = None,
     ) -> Path:
-        from emollama.model.checkpoint import save_pretrained
-
+        """Write this model as a folder that :meth:`from_pretrained` loads (see ``weights.py``)."""
         return save_pretrained(
             self, folder, save_backbones=save_backbones, processor=processor, encoders=encoders
         )
@@ -352,11 +353,6 @@ class EmotionLlama(nn.Module):
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-
-
-def canonical_key(name: str) -> str:
-    """``llm.….q_proj.lora_A.default.weight`` → ``llm.….q_proj.lora_A.weight`` (peft-version independent)."""
-    return name.replace(".lora_A.default.", ".lora_A.").replace(".lora_B.default.", ".lora_B.")
 
 
 def _pick(

@@ -17,6 +17,7 @@ from torch import nn
 
 from emollama.errors import ModelUnavailableError
 from emollama.model.config import EvaVitConfig
+from emollama.model.weights import preview
 
 #: Keys of head layers that some EVA checkpoints carry but the LAVIS trunk never defines.
 IGNORED_EVA_PREFIXES: tuple[str, ...] = ("head.", "fc_norm.", "norm.")
@@ -143,8 +144,8 @@ def load_eva_state_dict(model: EvaViT, state: dict[str, torch.Tensor]) -> list[s
     if missing or unexpected or bad_shape:
         raise ModelUnavailableError(
             "EVA ViT checkpoint does not match the configured tower: "
-            f"missing {_preview(missing)}; unexpected {_preview(unexpected)}; "
-            f"wrong shape {_preview(bad_shape)}."
+            f"missing {preview(missing, 8)}; unexpected {preview(unexpected, 8)}; "
+            f"wrong shape {preview(bad_shape, 8)}."
         )
     model.load_state_dict(state, strict=True)
     return ignored
@@ -161,10 +162,3 @@ def load_eva_vit(path: Path, cfg: EvaVitConfig) -> EvaViT:
     model = EvaViT(cfg)
     load_eva_state_dict(model, state)
     return model
-
-
-def _preview(keys: list[str], limit: int = 8) -> str:
-    if not keys:
-        return "none"
-    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more

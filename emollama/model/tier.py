@@ -1,8 +1,9 @@
 """The ``emotion-llama`` analyze tier: decoded media → live encoders → projections → generation.
 
-The lead's :mod:`emollama.api` builds :class:`EmotionLlamaInputs` from its media/perception stages
-and calls :meth:`EmotionLlamaRecognizer.recognize`; the label is read from the generated text with
-the project's one label parser (an unparseable answer stays ``None``, never "neutral").
+:mod:`emollama.recognize.emotion_llama` builds :class:`EmotionLlamaInputs` from a
+:class:`~emollama.perception.pipeline.Perception` and calls :meth:`EmotionLlamaRecognizer.recognize`;
+the label is read from the generated text with the project's one label parser (an unparseable
+answer stays ``None``, never "neutral").
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Perception: face track, action units, expression, voice, speech-to-text, text emotion."""
+"""Perception: file → Perception (pipeline.py) — face track, action units, expression, voice, words."""

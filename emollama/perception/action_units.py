@@ -73,7 +73,7 @@ _NOISE_FLOOR: dict[str, float] = {
 
 #: Typical neutral-face values (inter-ocular units) used only when a clip has too few confident
 #: frames for its own baseline (a still image). Median over 550 FER2013 "neutral" training faces
-#: (seed 0); rebuilt by ``python scripts/build_au_prior.py --data ../shared/data/fer2013``.
+#: (seed 0); rebuilt by ``python -m emollama.train.au_prior --data ../shared/data/fer2013``.
 POPULATION_NEUTRAL: dict[str, float] = {
     "brow_inner_h": 0.239, "brow_outer_h": 0.238, "brow_gap": 0.444, "eye_open": 0.136,
     "lower_lid_h": -0.061, "cheek_h": -0.506, "nose_len": 0.605, "upper_lip_h": 0.238,

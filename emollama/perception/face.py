@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from emollama.errors import ModelUnavailableError
+from emollama.heads.face import FER_LABELS, ExpressionModel, load_expression_model
 from emollama.media.decode import Frame
 from emollama.perception.action_units import L_EYE_IN, L_EYE_OUT, R_EYE_IN, R_EYE_OUT
-from emollama.perception.expression import FER_LABELS, ExpressionModel
 
 #: A face counts as confident when its mesh overlaps a detection at least this sure.
 MIN_CONFIDENCE = 0.5
@@ -121,7 +121,7 @@ class FaceAnalyzer:
         self._face_detection = face_detection
         self._face_mesh = face_mesh
         self.max_faces = max_faces
-        self.expression = expression if expression is not None else ExpressionModel()
+        self.expression = expression if expression is not None else load_expression_model()
         with _native_stderr_silenced():
             self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
             self._detector.process(np.zeros((64, 64, 3), dtype=np.uint8))  # start the graph while muted

@@ -1,1 +1,1 @@
-"""Recognisers: turn clues into a label, scores and an explanation."""
+"""Recognisers: Perception → AnalysisResult, one module per tier (clues fusion, emotion-llama)."""

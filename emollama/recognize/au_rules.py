@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from emollama.heads.calibration import softmax
+
 #: emotion → (required AUs, supporting AUs). Required AUs carry twice the weight.
 EMOTION_AU_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "happy": (("AU06", "AU12"), ("AU25",)),
@@ -52,9 +54,7 @@ def au_emotion_scores(au: Mapping[str, float], corner_asymmetry: float = 0.0) ->
     total = sum(v for k, v in au.items() if k != "AU45")
     strengths["neutral"] = max(0.0, NEUTRAL_TOTAL - total) / NEUTRAL_TOTAL * 2.0
     logits = np.array(list(strengths.values())) * _SHARPNESS
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    return dict(zip(strengths, probs.tolist(), strict=True))
+    return dict(zip(strengths, softmax(logits).tolist(), strict=True))
 
 
 def supporting_aus(au: Mapping[str, float], emotion: str, threshold: float = 0.5) -> list[str]:

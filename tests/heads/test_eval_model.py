@@ -85,13 +85,13 @@ def test_cli_rejects_a_manifest_without_labels(tmp_path: Path):
     assert res.exit_code != 0
 
 
-def test_clip_runs_the_whole_pipeline(analyzer, tmp_path: Path):
+def test_clip_runs_the_whole_pipeline(perceiver, tmp_path: Path):
     """The bundled example clip is a smiling, happy-sounding speaker; a missing clip is a listed failure."""
     from emollama.evaluate.eval_model import ClipPredictor
     from tests.clips import EXAMPLE
 
     (tmp_path / "m.csv").write_text(f"path,label\n{EXAMPLE},Happiness\nnope.mp4,sad\n")
-    out = evaluate_model("clip", tmp_path / "m.csv", "mer6", predictor=ClipPredictor("mer6", analyzer))
+    out = evaluate_model("clip", tmp_path / "m.csv", "mer6", predictor=ClipPredictor("mer6", perceiver))
     data = out.to_json()
     assert data["n"] == 1 and data["n_failed"] == 1 and data["accuracy"] == 1.0
     assert data["classes"] == ["neutral", "angry", "happy", "sad", "worried", "surprise"]

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from emollama.heads.face import FACE_CNN_WEIGHTS, CalibratedFaceCNN, load_expression_model
+from emollama.heads.face import FACE_CNN_WEIGHTS, ExpressionModel, load_expression_model
 from emollama.media.decode import Frame
 from emollama.perception.face import FaceAnalyzer
 from tests.clips import EXAMPLE
@@ -20,7 +20,7 @@ def model():
 def test_shipped_cnn_is_loaded_small_and_calibrated(model):
     if not FACE_CNN_WEIGHTS.is_file():
         pytest.skip("face_cnn.pt is not shipped")
-    assert isinstance(model, CalibratedFaceCNN) and 0.2 < model.temperature < 5
+    assert isinstance(model, ExpressionModel) and 0.2 < model.temperature < 5
     assert FACE_CNN_WEIGHTS.stat().st_size <= 10 * 1024 * 1024
     probs = model.predict([np.zeros((112, 112, 3), np.uint8), np.full((48, 48), 90, np.uint8)])
     assert probs.shape == (2, len(model.labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)
@@ -39,10 +39,10 @@ def test_labels_come_from_the_checkpoint(tmp_path):
     path = tmp_path / "face.pt"
     torch.save({"model": net.state_dict(), "widths": [4, 4, 4, 8], "labels": labels, "temperature": 1.0}, path)
     loaded, ck = load_face_cnn(path)
-    model = CalibratedFaceCNN(loaded, 1.0, True, "tiny", tuple(ck["labels"]))
+    model = ExpressionModel(loaded, 1.0, True, "tiny", tuple(ck["labels"]))
     assert model.labels[-1] == "contempt" and model.predict([np.zeros((48, 48), np.uint8)]).shape == (1, 8)
     with pytest.raises(Exception, match="8 outputs"):
-        CalibratedFaceCNN(loaded, 1.0, True, "tiny")  # default seven labels do not fit eight outputs
+        ExpressionModel(loaded, 1.0, True, "tiny")  # default seven labels do not fit eight outputs
     with av.open(str(EXAMPLE)) as c:
         frames = [Frame(i, float(f.time), f.to_ndarray(format="rgb24"))
                   for i, f in enumerate(c.decode(c.streams.video[0])) if i % 10 == 0][:4]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emollama.heads.pipeline import merge_cues
+from emollama.perception.text_emotion import merge_cues
 from emollama.recognize.fusion import ModalityEvidence, fuse, voice_reliability, words_reliability
 from emollama.schema import TextCue
 

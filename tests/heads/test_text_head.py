@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from emollama.heads.text import TEXT_DIR, LinearHead, TextEmotionHead
+from emollama.heads.linear import LinearHead
+from emollama.heads.text import E5_HEAD_STEM, TextEmotionHead
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_language_routing():
 
 
 def test_saved_head_round_trips(tmp_path: Path):
-    h = LinearHead.load(TEXT_DIR / "minilm_lr")
+    h = LinearHead.load(E5_HEAD_STEM)
     h.save(tmp_path / "copy")
     again = LinearHead.load(tmp_path / "copy")
     assert again.labels == h.labels and again.temperature == h.temperature

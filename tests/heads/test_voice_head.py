@@ -31,7 +31,7 @@ def test_distribution_on_a_generated_tone(head: VoiceEmotionHead):
 
 def test_uninformed_valence_constant_matches_the_shipped_head():
     from emollama.describe import VOICE_HEAD_UNINFORMED_VALENCE, voice_valence_sign
-    from emollama.heads.text import LinearHead
+    from emollama.heads.linear import LinearHead
     from emollama.heads.voice import VOICE_DIR
 
     labels = LinearHead.load(VOICE_DIR / "voice_linear").labels
@@ -67,7 +67,7 @@ def test_emodb_clips_angry_louder_than_bored(head: VoiceEmotionHead, shared_data
 
 
 def test_the_head_hears_only_the_speech_segments():
-    from emollama.heads.pipeline import speech_only
+    from emollama.perception.voice_emotion import speech_only
     from emollama.schema import SpeechSegment, VoiceClues
 
     audio = np.zeros(16000 * 3, np.float32)

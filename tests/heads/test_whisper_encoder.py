@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from emollama.errors import ModelUnavailableError
-from emollama.perception.whisper_encoder import (
+from emollama.heads.whisper_encoder import (
     WhisperEncoder,
     WhisperEncoderConfig,
     WhisperLayerEmbedder,
@@ -108,7 +108,7 @@ def test_matches_ctranslate2_on_the_installed_whisper_base():
     ctranslate2 = pytest.importorskip("ctranslate2")
     from faster_whisper import WhisperModel
 
-    from emollama.perception.speech_to_text import whisper_base_dir
+    from emollama.packaged import whisper_base_dir
 
     try:
         model_dir = whisper_base_dir()

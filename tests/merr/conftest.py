@@ -83,12 +83,12 @@ def tiny_clips(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def annotated(analyzer, tiny_clips, tmp_path_factory) -> Path:
+def annotated(perceiver, tiny_clips, tmp_path_factory) -> Path:
     """One offline run over the example clip (ground truth 'happy') and the tiny clips."""
     out = tmp_path_factory.mktemp("merr_out")
     items = [ClipItem("astronaut_happy", EXAMPLE, None, "happy", "Happy"),
              ClipItem("noface_tone", tiny_clips["noface_tone"]),
              ClipItem("grey", tiny_clips["grey"], None, "sad", "sad")]
-    stats = run_annotation(items, out, RunConfig(), analyzer=analyzer)
+    stats = run_annotation(items, out, RunConfig(), perceiver=perceiver)
     assert stats["annotated"] == 3, stats
     return out

@@ -58,22 +58,22 @@ def test_http_fine_ok_contradiction_and_cache(happy, chat_server, tmp_path) -> N
     assert bad.fine.status == "filtered" and bad.fine.text is None and bad.fine.reason.startswith("contradicts_label")
 
 
-def test_garbage_and_timeout_are_never_stored_and_are_retried(analyzer, chat_server, tmp_path) -> None:
+def test_garbage_and_timeout_are_never_stored_and_are_retried(perceiver, chat_server, tmp_path) -> None:
     chat_server.reply = lambda body: ("garbage", None)
     spec = LLMSpec(chat_server.url, "m", timeout_s=1.0, max_retries=0, cache_dir=str(tmp_path / "cache"))
     config = RunConfig(llm=spec)
     items = [ClipItem("astronaut_happy", EXAMPLE, None, "happy", "Happy")]
-    run_annotation(items, tmp_path / "out", config, analyzer=analyzer)
+    run_annotation(items, tmp_path / "out", config, perceiver=perceiver)
     rec = read_record(tmp_path / "out" / "clips" / "astronaut_happy.json")
     assert rec.fine.status == "llm_error" and rec.fine.text is None and "not JSON" in rec.fine.reason
     assert not list((tmp_path / "cache").rglob("*.json"))  # errors are not cached either
     chat_server.reply = lambda body: ("sleep", 2.5)
-    stats = run_annotation(items, tmp_path / "out", config, analyzer=analyzer)
+    stats = run_annotation(items, tmp_path / "out", config, perceiver=perceiver)
     assert stats["fine_retried"] == 1 and stats["to_do"] == 0  # perception is not redone
     rec = read_record(tmp_path / "out" / "clips" / "astronaut_happy.json")
     assert rec.fine.status == "llm_error" and "did not answer within" in rec.fine.reason and rec.fine.attempts == 2
     chat_server.reply = lambda body: GOOD
-    run_annotation(items, tmp_path / "out", config, analyzer=analyzer)
+    run_annotation(items, tmp_path / "out", config, perceiver=perceiver)
     rec = read_record(tmp_path / "out" / "clips" / "astronaut_happy.json")
     assert rec.fine.status == "ok" and rec.fine.text == GOOD and rec.coarse.peak is not None
 

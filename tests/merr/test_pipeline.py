@@ -45,7 +45,7 @@ def test_faceless_and_silent_clips(annotated: Path) -> None:
     assert grey.label.source == "ground_truth" and not grey.filter.kept
 
 
-def test_resume_after_crash_mid_run(analyzer, tiny_clips, tmp_path, monkeypatch) -> None:
+def test_resume_after_crash_mid_run(perceiver, tiny_clips, tmp_path, monkeypatch) -> None:
     import emollama.merr.runner as runner
 
     items = [ClipItem("a", tiny_clips["grey"]), ClipItem("b", tiny_clips["noface_tone"]),
@@ -61,19 +61,19 @@ def test_resume_after_crash_mid_run(analyzer, tiny_clips, tmp_path, monkeypatch)
 
     monkeypatch.setattr(runner, "annotate_clip", crash_on_b)
     with pytest.raises(KeyboardInterrupt):
-        run_annotation(items, tmp_path, RunConfig(), analyzer=analyzer)
+        run_annotation(items, tmp_path, RunConfig(), perceiver=perceiver)
     assert [r.name for r in read_records(tmp_path)] == ["a"]
     (tmp_path / "clips" / ".tmp-half.json").write_text("{", encoding="utf-8")  # a torn write
     monkeypatch.setattr(runner, "annotate_clip", real)
     before = (tmp_path / "clips" / "a.json").stat().st_mtime_ns
-    stats = run_annotation(items, tmp_path, RunConfig(), analyzer=analyzer)
+    stats = run_annotation(items, tmp_path, RunConfig(), perceiver=perceiver)
     assert stats["already_done"] == 1 and stats["annotated"] == 1 and stats["failed"] == 1
     assert (tmp_path / "clips" / "a.json").stat().st_mtime_ns == before  # not redone
     assert [r.name for r in read_records(tmp_path)] == ["a", "b"]
     errors = read_errors(tmp_path)
     assert errors[0]["name"] == "c" and "missing.mp4" in errors[0]["error"]
     # A failed clip is retried on the next run (and still fails: it does not exist).
-    assert run_annotation(items, tmp_path, RunConfig(), analyzer=analyzer)["to_do"] == 1
+    assert run_annotation(items, tmp_path, RunConfig(), perceiver=perceiver)["to_do"] == 1
 
 
 def test_report_counts_and_png(annotated: Path, tmp_path) -> None:

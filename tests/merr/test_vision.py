@@ -141,7 +141,7 @@ def test_garbage_empty_and_text_only_replies_keep_the_measured_description(chat_
     assert len(chat_server.requests) == 2
 
 
-def test_annotate_with_vision_end_to_end_and_retry_after_garbage(analyzer, chat_server, tmp_path) -> None:
+def test_annotate_with_vision_end_to_end_and_retry_after_garbage(perceiver, chat_server, tmp_path) -> None:
     def reply(body: dict) -> object:
         if sent_image(body) is not None:
             return ("garbage", None)
@@ -152,7 +152,7 @@ def test_annotate_with_vision_end_to_end_and_retry_after_garbage(analyzer, chat_
     config = RunConfig(llm=spec, vision=True)
     items = [ClipItem("astronaut_happy", EXAMPLE, None, "happy", "Happy")]
     out = tmp_path / "out"
-    run_annotation(items, out, config, analyzer=analyzer)
+    run_annotation(items, out, config, perceiver=perceiver)
     rec = read_record(out / "clips" / "astronaut_happy.json")
     vd = rec.coarse.visual_description
     assert vd is not None and vd.status == "llm_error" and vd.text is None
@@ -163,7 +163,7 @@ def test_annotate_with_vision_end_to_end_and_retry_after_garbage(analyzer, chat_
 
     chat_server.reply = lambda body: describe_what_arrived(body) if sent_image(body) is not None else GOOD_FINE
     n_before = len(chat_server.requests)
-    stats = run_annotation(items, out, config, analyzer=analyzer)
+    stats = run_annotation(items, out, config, perceiver=perceiver)
     assert stats["to_do"] == 0 and stats["vision_retried"] == 1  # perception is not redone
     rec = read_record(out / "clips" / "astronaut_happy.json")
     vd = rec.coarse.visual_description

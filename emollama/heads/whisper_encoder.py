@@ -4,7 +4,7 @@ Why: CTranslate2 only returns the encoder's *last* layer, but the emotion inform
 sits in its middle layers (on the EmoDB dev speakers, leave-one-speaker-out, a linear read-out of
 layer 3 beats the last layer by about 0.17 UAR; see ``emollama/assets/heads/voice/MODEL_CARD.md``).
 The same ``model.bin`` that faster-whisper loads (assembled from the two registry packages, see
-:mod:`emollama.perception.speech_to_text`) holds the encoder weights as named float16 arrays, so
+:func:`emollama.packaged.whisper_base_dir`) holds the encoder weights as named float16 arrays, so
 this module parses that file and rebuilds the encoder as ~40 lines of ``torch`` — nothing is
 downloaded and no second copy of the weights is shipped.
 
@@ -179,7 +179,7 @@ class WhisperLayerEmbedder:
         from faster_whisper.feature_extractor import FeatureExtractor
 
         if encoder is None:
-            from emollama.perception.speech_to_text import whisper_base_dir
+            from emollama.packaged import whisper_base_dir
 
             encoder = WhisperEncoder.from_ct2(whisper_base_dir() / "model.bin")
         self.encoder = encoder

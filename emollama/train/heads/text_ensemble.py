@@ -1,14 +1,14 @@
 """Combine fine-tuned MiniLM text heads into the shipped ensemble (``assets/heads/text/minilm_ensemble.json``).
 
-Each ``--member`` is a folder written by ``train_text_finetune.py --out DIR`` (``minilm_top.*``).
-The script packs every member's matrices as the packaged MiniLM matrix plus a rank-``--rank`` delta
+Each ``--member`` is a folder written by :mod:`emollama.train.heads.text_finetune` (``minilm_top.*``).
+The recipe packs every member's matrices as the packaged MiniLM matrix plus a rank-``--rank`` delta
 (:func:`emollama.heads.text_finetuned.pack_low_rank`), loads the packed members exactly as
 ``analyze`` will, and scores on dev: each member alone, then the ensemble (mean of the members'
 log-probabilities). On dev it then chooses the prior correction τ (logits − τ·log training class
 frequency) by the mean of GoEmotions-Ekman dev macro-F1 and MELD dev weighted-F1, and fits the
 temperature on both dev sets (ECE before/after). Only then are the files written to ``--out``.
 
-    cd scripts && python build_text_ensemble.py --data ../../shared/data/text --rank 96 \\
+    python -m emollama.train.heads.text_ensemble --data ../shared/data/text --rank 96 \\
         --member /tmp/emollama_text_ft/out_top2_meld3 --member /tmp/emollama_text_ft/out_top6_meld3 \\
         --member /tmp/emollama_text_ft/out_top4_meld3_ascii
 """
@@ -16,6 +16,7 @@ temperature on both dev sets (ECE before/after). Only then are the files written
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import tempfile
@@ -25,44 +26,43 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from train_text import LABELS, read_goemotions, read_meld
-from train_text_finetune import dev_scores
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, log_softmax, softmax
+from emollama.heads.minilm import load_minilm
 from emollama.heads.text import ENSEMBLE_PATH, TEXT_DIR
 from emollama.heads.text_finetuned import (
     EnsembleTextHead,
     FineTunedTextHead,
     MiniLMEmotionModel,
     base_fingerprint,
-    load_minilm_base,
     pack_low_rank,
 )
+from emollama.train.heads.text_data import LABELS, dev_scores, read_corpora
 
 PRIOR_CORRECTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 NO_BIAS = np.zeros(len(LABELS))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("../../shared/data/text"))
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m emollama.train.heads.text_ensemble",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/text"))
     ap.add_argument("--member", type=Path, action="append", required=True,
-                    help="folder with minilm_top.safetensors/.json from train_text_finetune.py --out")
+                    help="folder with minilm_top.safetensors/.json from emollama.train.heads.text_finetune")
     ap.add_argument("--rank", type=int, default=96, help="rank of the shipped weight deltas (0: store whole)")
     ap.add_argument("--out", type=Path, default=TEXT_DIR)
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    log = functools.partial(print, flush=True)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    names = (args.data / "goemotions_ekman_labels.txt").read_text().split()
-    dev = {"goemotions": read_goemotions(args.data / "goemotions_ekman_dev.tsv", names),
-           "meld": read_meld(args.data / "meld_dev.csv")}
+    corpora = read_corpora(args.data, "train", "dev")
+    dev = {k: v["dev"] for k, v in corpora.items()}
     dev_y = {k: v[1] for k, v in dev.items()}
-    train_y = np.concatenate([read_goemotions(args.data / "goemotions_ekman_train.tsv", names)[1],
-                              read_meld(args.data / "meld_train.csv")[1]])
+    train_y = np.concatenate([corpora["goemotions"]["train"][1], corpora["meld"]["train"][1]])
     log_prior = np.log(np.bincount(train_y, minlength=len(LABELS)) / len(train_y))
 
-    minilm = load_minilm_base()
+    minilm = load_minilm()
     stage = Path(tempfile.mkdtemp(prefix="emollama_text_ensemble_"))
     stems, member_report, member_logp = [], [], []
     for i, folder in enumerate(args.member):
@@ -87,7 +87,7 @@ def main() -> None:
                               "dev_alone_no_prior_correction": alone,
                               "bytes": (stage / f"{stem}.safetensors").stat().st_size})
         stems.append(stem)
-        print(stem, alone, f"{member_report[-1]['bytes'] / 1e6:.1f} MB", flush=True)
+        log(f"{stem} {alone} {member_report[-1]['bytes'] / 1e6:.1f} MB")
 
     mean = {k: np.mean([m[k] for m in member_logp], axis=0) for k in dev}
     grid = {tau: dev_scores(mean, dev_y, -tau * log_prior) for tau in PRIOR_CORRECTIONS}
@@ -116,7 +116,7 @@ def main() -> None:
     for f in stage.iterdir():
         shutil.copyfile(f, args.out / f.name)  # not copy2: the staging files are private (0600)
     shutil.rmtree(stage)
-    print(json.dumps({k: v for k, v in report.items() if k != "member_report"}, indent=2), flush=True)
+    log(json.dumps({k: v for k, v in report.items() if k != "member_report"}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Rebuild the voice-emotion head (``emollama/assets/heads/voice/``) on the EmoDB dev speakers.
 
 Features: the clip-mean of every Whisper-base encoder layer
-(``emollama.perception.whisper_encoder``), computed once and cached. Selection is
+(:mod:`emollama.heads.whisper_encoder`), computed once and cached. Selection is
 leave-one-speaker-out (LOSO) over the speakers in ``emodb/labels.csv``: for every candidate (set
 of layers × C) each speaker is predicted by a model trained on the others, with the
 standardisation fitted on the training speakers only; UAR is computed on the pooled out-of-fold
@@ -9,13 +9,14 @@ predictions. The chosen candidate's out-of-fold logits give the temperature (ECE
 The shipped model is then refitted on all dev speakers. Audio is resampled to 16 kHz, as the
 analyze pipeline delivers it.
 
-    OMP_NUM_THREADS=1 python scripts/train_voice.py --data ../shared/data/emodb
+    OMP_NUM_THREADS=1 python -m emollama.train.heads.voice --data ../shared/data/emodb
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import time
 from pathlib import Path
@@ -29,10 +30,10 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from emollama.heads.calibration import expected_calibration_error, fit_temperature, softmax
-from emollama.heads.text import LinearHead
-from emollama.heads.voice import SAMPLE_RATE, VOICE_DIR
+from emollama.heads.linear import LinearHead
+from emollama.heads.voice import VOICE_DIR
+from emollama.heads.whisper_encoder import SAMPLE_RATE, WhisperLayerEmbedder
 from emollama.labels import normalize_label
-from emollama.perception.whisper_encoder import WhisperLayerEmbedder
 
 #: Candidate layer sets (0 = convolution stem, 6 = last layer after the final norm) and C values.
 LAYER_SETS = ((2,), (3,), (4,), (6,), (2, 3), (2, 3, 4, 5))
@@ -41,10 +42,12 @@ WIDTH = 512
 
 
 def make_model(c: float) -> LogisticRegression:
+    """The classifier of every candidate: class-balanced multinomial logistic regression."""
     return LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
 
 
 def load_audio(path: Path) -> np.ndarray:
+    """Mono float32 at :data:`SAMPLE_RATE`, as the analyze pipeline delivers audio."""
     x, sr = sf.read(path, dtype="float32", always_2d=True)
     x = x.mean(axis=1)
     if sr != SAMPLE_RATE:
@@ -64,12 +67,13 @@ def loso(x: np.ndarray, y: np.ndarray, spk: np.ndarray, c: float) -> np.ndarray:
     return logits
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m emollama.train.heads.voice", description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/emodb"))
     ap.add_argument("--out", type=Path, default=VOICE_DIR)
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_voice"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    log = functools.partial(print, flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(args.data / "labels.csv", newline="") as fh:
@@ -97,7 +101,7 @@ def main() -> None:
             row["per_speaker_uar"] = {s: round(balanced_accuracy_score(y[spk == s], pred[spk == s]), 3)
                                       for s in np.unique(spk)}
             grid.append(row)
-            print(row, flush=True)
+            log(str(row))
             if best is None or row["loso_uar"] > best[0]["loso_uar"]:
                 best = (row, logits, cols)
     assert best is not None
@@ -119,7 +123,7 @@ def main() -> None:
                 "loso_ece_before": report["loso_ece_before"], "loso_ece_after": report["loso_ece_after"]}
                ).save(args.out / "voice_linear")
     (args.work / "report.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: v for k, v in report.items() if k != "grid"}, indent=2), flush=True)
+    log(json.dumps({k: v for k, v in report.items() if k != "grid"}, indent=2))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ Selection is on FER2013 val only: flip-averaged accuracy after each epoch, the w
 used (until 2026-11-30 it was single-pass accuracy, which with seed 1 picked epoch 59 of 85 although
 the last epoch was 0.015 better flip-averaged, see the face model card). CK+ is never seen here.
 Checkpoints every epoch to ``--work/last.pt`` and resumes from it, so the run can be killed and
-restarted with the same arguments. The best-on-val weights go to ``--export``; ``scripts/train_face_select.py --cnn``
-then compares, calibrates and ships them.
+restarted with the same arguments. The best-on-val weights go to ``--export``;
+:mod:`emollama.train.heads.face_ckplus` fine-tunes them on CK+ and
+``python -m emollama.train.heads.face_select --cnn`` then compares, calibrates and ships.
 
-    python scripts/train_face_cnn.py --data ../shared/data/fer2013 --threads 2
+    python -m emollama.train.heads.face_cnn --data ../shared/data/fer2013 --threads 2
 
 The defaults are the shipped recipe (widths 40-80-160-320, 85 epochs, seed 1, bfloat16 autocast:
 about 70 min on 2 AVX512-BF16 cores). On a CPU without native BF16 pass ``--no-bf16`` (float32; about
@@ -17,65 +18,18 @@ about 70 min on 2 AVX512-BF16 cores). On a CPU without native BF16 pass ``--no-b
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from checkpoints import resume_checkpoint, save_checkpoint
-from fer_data import load_split, random_flip_affine, to_tensor
 
-from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN
-from emollama.perception.expression import FER_LABELS
-
-
-def augment(batch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Flip, ±15° rotation, ±5 px shift (a random crop), ±12 % scale, ±25 % contrast/±0.2 brightness,
-    and one random 12-20 px erased square in a quarter of the images."""
-    n, size = batch.shape[0], batch.shape[-1]
-    batch = random_flip_affine(batch, rng, degrees=15, shift_px=5, scale=0.12)
-    contrast = torch.from_numpy(rng.uniform(0.75, 1.25, (n, 1, 1, 1)).astype(np.float32))
-    bright = torch.from_numpy(rng.uniform(-0.2, 0.2, (n, 1, 1, 1)).astype(np.float32))
-    batch = (batch * contrast + bright).clamp(-1, 1)
-    for i in np.flatnonzero(rng.random(n) < 0.25):
-        s = int(rng.integers(12, 21))
-        r, c = rng.integers(0, size - s, 2)
-        batch[i, :, r:r + s, c:c + s] = 0.0
-    return batch
-
-
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, sched, x: np.ndarray, y: np.ndarray,
-               rng: np.random.Generator, bf16: bool = False, teacher: torch.nn.Module | None = None,
-               distill: np.ndarray | None = None, distill_weight: float = 0.0) -> float:
-    """One augmented, label-smoothed step on uint8 faces ``x`` (shared with ``train_face_ckplus.py``).
-
-    ``bf16`` runs the forward pass under CPU bfloat16 autocast (weights, optimiser state and
-    batch-norm statistics stay float32): on a CPU with AVX512-BF16 this nearly halves the step
-    time, which is what lets a wider network train within the 90-minute budget.
-
-    With a ``teacher`` (the stage-1 network, in eval mode), the faces where ``distill`` is true also
-    pull the model's first ``teacher``-many outputs towards the teacher's answers on the same
-    augmented image (KL divergence at temperature 2, weight ``distill_weight``): learning without
-    forgetting, so that fine-tuning on CK+ keeps what stage 1 learnt on FER2013.
-    """
-    xb = augment(to_tensor(x), rng)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = model(xb)
-    loss = F.cross_entropy(logits.float(), torch.from_numpy(y), label_smoothing=0.1)
-    if teacher is not None and distill is not None and distill.any():
-        keep = torch.from_numpy(distill)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            target = teacher(xb[keep]).float()
-        student = logits[keep][:, :target.shape[1]].float()
-        loss = loss + distill_weight * 4.0 * F.kl_div(F.log_softmax(student / 2.0, -1), F.log_softmax(target / 2.0, -1),
-                                                      log_target=True, reduction="batchmean")
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    sched.step()
-    return float(loss.detach())
+from emollama.heads.face import CNN_INPUT_SIZE, FER_LABELS, FaceCNN, to_network_input
+from emollama.train.checkpoints import resume_checkpoint, save_checkpoint
+from emollama.train.heads.face_step import train_step
+from emollama.train.heads.fer2013 import load_split
 
 
 @torch.inference_mode()
@@ -101,8 +55,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: np.ndarray) -> dict[str
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m emollama.train.heads.face_cnn", description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/fer2013"))
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_face_cnn"))
     ap.add_argument("--export", type=Path, default=None, help="default: WORK/best.pt")
@@ -116,16 +70,17 @@ def main() -> None:
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                     help="bfloat16 autocast for the training forward pass (about 2x faster on CPUs with "
                     "AVX512-BF16; evaluation stays float32); --no-bf16 on CPUs without it")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    log = functools.partial(print, flush=True)
     export = args.export or args.work / "best.pt"
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     xtr, ytr = load_split(args.data, "train", CNN_INPUT_SIZE, args.work)
     xva, yva = load_split(args.data, "val", CNN_INPUT_SIZE, args.work)
-    xva_t = to_tensor(xva)
+    xva_t = to_network_input(xva)
     model = FaceCNN(tuple(args.widths))
-    print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
+    log(f"parameters: {sum(p.numel() for p in model.parameters())}")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(xtr) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
@@ -133,7 +88,7 @@ def main() -> None:
     last = args.work / "last.pt"
     state = {"epoch": 0, "best": {"accuracy": 0.0}, "history": [], "train_s": 0.0, "args": {
         k: str(v) for k, v in vars(args).items()}}
-    if (ck := resume_checkpoint(last, model, opt, sched)) is not None:
+    if (ck := resume_checkpoint(last, model, opt, sched, log)) is not None:
         state = ck["state"]
         torch.set_rng_state(ck["torch_rng"])
 
@@ -147,13 +102,12 @@ def main() -> None:
             idx = order[step * args.batch:(step + 1) * args.batch]
             total += train_step(model, opt, sched, xtr[idx], ytr[idx], rng, args.bf16)
             if step % 150 == 0:
-                print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / (step + 1):.4f}", flush=True)
+                log(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / (step + 1):.4f}")
         val = evaluate(model, xva_t, yva)
         state["train_s"] += time.perf_counter() - t0
         state["history"].append({"epoch": epoch + 1, "loss": total / steps_per_epoch, **val})
         state["epoch"] = epoch + 1
-        print(f"epoch {epoch + 1}: val {val} ({time.perf_counter() - t0:.0f}s, total {state['train_s']:.0f}s)",
-              flush=True)
+        log(f"epoch {epoch + 1}: val {val} ({time.perf_counter() - t0:.0f}s, total {state['train_s']:.0f}s)")
         if val["flip_accuracy"] > state["best"].get("flip_accuracy", 0.0):
             state["best"] = {**val, "epoch": epoch + 1}
             export.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +115,7 @@ def main() -> None:
                         "val": val, "epoch": epoch + 1}, export)
         save_checkpoint(last, model, opt, sched, state, torch_rng=torch.get_rng_state())
     (args.work / "summary.json").write_text(json.dumps(state, indent=2))
-    print(json.dumps(state["best"], indent=2), flush=True)
+    log(json.dumps(state["best"], indent=2))
 
 
 if __name__ == "__main__":

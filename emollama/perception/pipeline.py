@@ -1,0 +1,202 @@
+"""File → :class:`Perception`: every perception stage on one clip, before any recogniser decides.
+
+:class:`Perceiver` loads the perception models once (face mesh + face head, VAD + prosody + voice
+head, text head, Whisper) and runs them in data-flow order: decode → face track → AUs / peak /
+expression → voice → words (the given subtitle, else speech recognition). What it measured is
+one :class:`Perception`; the recognisers in :mod:`emollama.recognize` turn that into an
+:class:`~emollama.schema.AnalysisResult`, and MERR annotation and ``eval-model`` reuse the same
+pass, so every consumer sees exactly what ``analyze`` sees.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emollama.media.decode import MediaReader, check_fps
+from emollama.media.subtitles import resolve_subtitle
+from emollama.perception.face import FaceAnalyzer, FaceScan
+from emollama.perception.face_clues import FaceSummary, summarize_faces
+from emollama.schema import Clues, MediaInfo, WordsClues
+from emollama.settings import AnalysisSettings
+
+__all__ = ["EncoderFrames", "Perceiver", "Perception", "face_stage", "sample_frames"]
+
+#: Called with the name of each stage as it starts ("face", "voice", "words").
+Progress = Callable[[str], None]
+
+
+@dataclass
+class EncoderFrames:
+    """Frames handed to a multimodal model: evenly spread over the clip, plus the peak frame."""
+
+    frames: list[np.ndarray]  # RGB uint8 H×W×3
+    times: list[float]
+    peak_position: int | None  # index into ``frames`` of the peak-expression frame
+
+
+@dataclass
+class Perception:
+    """What the perception stages measured on one file (shared by every recogniser tier)."""
+
+    reader: MediaReader
+    media: MediaInfo
+    fps: float
+    scan: FaceScan
+    face: FaceSummary
+    audio: np.ndarray | None
+    clues: Clues
+    voice_probs: dict[str, float] | None  # the voice head's classes; None without enough speech
+    text_probs: dict[str, float]  # the text head's classes (+ cue mass); empty without words
+    models: dict[str, str]  # what measured each modality
+    timings: dict[str, float]
+    warnings: list[str]
+    started: float
+    encoder_frames: EncoderFrames | None = field(default=None)
+
+
+def quiet_native_logs() -> None:
+    """MediaPipe/TFLite log to stderr through glog; keep the CLI output readable."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message=r".*SymbolDatabase\.GetPrototype.*")
+
+
+class Perceiver:
+    """Loads the perception models once; :meth:`perceive` runs them on one file."""
+
+    def __init__(self, settings: AnalysisSettings | None = None) -> None:
+        self.settings = settings if settings is not None else AnalysisSettings()
+        quiet_native_logs()
+        t0 = time.perf_counter()
+        from emollama.heads.face import load_expression_model
+        from emollama.perception.text_emotion import TextEmotion
+        from emollama.perception.voice_emotion import VoiceEmotion
+
+        self.face = FaceAnalyzer(expression=load_expression_model(), max_faces=self.settings.max_faces)
+        self.voice = VoiceEmotion()
+        self.text = TextEmotion()
+        self.asr = None
+        if self.settings.asr:
+            from emollama.perception.speech_to_text import SpeechRecognizer
+
+            self.asr = SpeechRecognizer()
+        self.load_s = time.perf_counter() - t0
+
+    def model_names(self) -> dict[str, str]:
+        names = {"face": "mediapipe 0.10.14 face detection + face mesh (478 landmarks)",
+                 "expression": self.face.expression.name, "action_units": "landmark geometry (emollama)",
+                 "voice": self.voice.name, "text": self.text.name}
+        if self.asr is not None:
+            names["asr"] = self.asr.name
+        return names
+
+    def perceive(self, path: str | Path, *, subtitle: str | None = None, fps: float | None = None,
+                 progress: Progress | None = None, keep_crops: int = 0, encoder_frames: int = 0) -> Perception:
+        """Every perception stage on one file.
+
+        ``keep_crops``/``encoder_frames``: also keep that many evenly spread main-face crops /
+        frames (plus the peak frame) for a multimodal model's encoders.
+        """
+        fps = check_fps(self.settings.fps if fps is None else fps)
+        step = progress or (lambda _stage: None)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        transcript_given = resolve_subtitle(subtitle)
+
+        reader = MediaReader(Path(path), max_duration_s=self.settings.max_duration_s)
+        step("face")
+        t = time.perf_counter()
+        scan, face, info = face_stage(self.face, reader, fps, keep_crops)
+        timings["decode_and_face_s"] = time.perf_counter() - t
+
+        step("voice")
+        t = time.perf_counter()
+        audio = reader.audio()
+        timings["audio_decode_s"] = time.perf_counter() - t
+        if audio is not None:
+            info = info.model_copy(update={"audio_sample_rate": 16_000})
+        t = time.perf_counter()
+        voice, voice_probs = self.voice.analyze(audio)
+        timings["voice_s"] = time.perf_counter() - t
+
+        step("words")
+        words, text_probs = self._words(transcript_given, audio, voice.speech_duration_s, timings)
+        p = Perception(reader=reader, media=info, fps=fps, scan=scan, face=face, audio=audio,
+                       clues=Clues(face=face.clues, voice=voice, words=words), voice_probs=voice_probs,
+                       text_probs=text_probs, models=self.model_names(), timings=timings,
+                       warnings=reader.warnings, started=started)
+        if encoder_frames:
+            t = time.perf_counter()
+            p.encoder_frames = sample_frames(p, encoder_frames)
+            timings["encoder_frames_s"] = time.perf_counter() - t
+        return p
+
+    def _words(self, given: str | None, audio: np.ndarray | None, speech_s: float,
+               timings: dict[str, float]) -> tuple[WordsClues, dict[str, float]]:
+        """The transcript (given subtitle, else ASR) and the text-emotion probabilities."""
+        if given:
+            source, text, lang, lang_p, conf = "subtitle", given, None, None, None
+        elif self.asr is not None and audio is not None and speech_s >= self.settings.min_speech_for_asr_s:
+            t = time.perf_counter()
+            tr = self.asr.transcribe(audio)
+            timings["asr_s"] = time.perf_counter() - t
+            source, text, lang, lang_p, conf = "asr", tr.text, tr.language, tr.language_probability, tr.confidence
+            if not text:
+                return WordsClues(status="no_text", source="asr", language=lang,
+                                  note="speech recognition returned no words"), {}
+        else:
+            note = "no subtitle given and no speech to transcribe" if self.asr is not None else \
+                "no subtitle given and speech recognition is off"
+            return WordsClues(status="no_text", note=note), {}
+        t = time.perf_counter()
+        probs, cues, polarity = self.text.analyze(text, lang)
+        timings["text_s"] = time.perf_counter() - t
+        clue = WordsClues(status="ok", source=source, text=text, language=lang, language_probability=lang_p,
+                          asr_confidence=conf, cues=cues, polarity=polarity)
+        return clue, probs
+
+
+def face_stage(analyzer: FaceAnalyzer, reader: MediaReader, fps: float, keep_crops: int = 0
+               ) -> tuple[FaceScan, FaceSummary, MediaInfo]:
+    """Decode the sampled frames once and track the face; the media info gains the sampling facts.
+
+    Its own function so ``eval-model face`` runs exactly this on photos.
+    """
+    info = reader.info
+    expected = int(info.duration_s * fps) + 1 if info.kind == "video" else 1
+    if info.has_video:
+        scan = analyzer.scan(reader.frames(fps), static=info.kind == "image", expected_frames=expected,
+                             keep_crops=keep_crops)
+    else:
+        scan = FaceScan(times=[], main=None, max_faces=0)
+    face = summarize_faces(scan, info.has_video)
+    used_fps = min(fps, info.native_fps) if info.native_fps else fps
+    info = info.model_copy(update={"n_sampled_frames": len(scan.times),
+                                   "sampled_fps": round(used_fps, 3) if info.kind == "video" else None})
+    return scan, face, info
+
+
+def sample_frames(p: Perception, n: int) -> EncoderFrames:
+    """Re-decode only the frames a multimodal model needs: ``n`` evenly spread ones plus the peak frame."""
+    count = len(p.scan.times)
+    if count == 0:
+        return EncoderFrames([], [], None)
+    wanted = set(np.linspace(0, count - 1, min(n, count)).round().astype(int).tolist())
+    peak = p.face.peak_frame_index
+    if peak is not None:
+        wanted.add(peak)
+    frames, times, peak_pos = [], [], None
+    for frame in p.reader.frames(p.fps):
+        if frame.index in wanted:
+            if frame.index == peak:
+                peak_pos = len(frames)
+            frames.append(frame.rgb)
+            times.append(frame.time_s)
+    return EncoderFrames(frames, times, peak_pos)

@@ -1,0 +1,54 @@
+"""The ``emotion-llama`` tier: the multimodal LLM decides from the same perception pass.
+
+Perception supplies what the encoders need (evenly spread frames with the peak frame, aligned
+face crops, 16 kHz audio, the subtitle or ASR transcript); the LLM's generated text becomes the
+reasoning and its label is parsed with :func:`emollama.label_parsing.parse_label`. Scores are
+one-hot on the parsed label (the LLM gives no calibrated distribution); an unparseable answer
+gives ``label=None``, uniform scores and a warning — never a silent "neutral".
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from emollama.labels import get_label_set
+from emollama.perception.pipeline import Perception
+from emollama.recognize.result import build_result, uniform_scores
+from emollama.schema import AnalysisResult
+
+
+class EmotionLlamaTier:
+    """A loaded Emotion-LLaMA model folder as a recogniser."""
+
+    tier = "emotion-llama"
+    #: Frames handed to the global encoder pool (evenly spread) and face crops for MAE/VideoMAE.
+    n_frames = 16
+
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu", dtype: str | None = None,
+                 task: str = "reason", max_new_tokens: int = 256) -> None:
+        from emollama.model.tier import EmotionLlamaRecognizer
+
+        self.model = EmotionLlamaRecognizer.from_pretrained(model_dir, device=device, dtype=dtype)
+        self.task = task
+        self.max_new_tokens = max_new_tokens
+
+    def recognize(self, p: Perception, label_set: str) -> AnalysisResult:
+        from emollama.model.tier import EmotionLlamaInputs
+
+        labels = get_label_set(label_set)
+        t = time.perf_counter()
+        frames = p.encoder_frames
+        inputs = EmotionLlamaInputs(frames=frames.frames if frames else [], frame_times=frames.times if frames else [],
+                                    face_crops=p.scan.crops, peak_frame_index=frames.peak_position if frames else None,
+                                    audio_16k=p.audio, subtitle=p.clues.words.text or None)
+        out = self.model.recognize(inputs, labels.name, self.task, max_new_tokens=self.max_new_tokens)
+        p.timings["emotion_llama_s"] = time.perf_counter() - t
+        warnings = list(p.warnings)
+        if out.label is None:
+            scores = uniform_scores(labels)
+            warnings.append(f"the model's answer names no label of {labels.name} ({out.parse_status})")
+        else:
+            scores = {y: float(y == out.label) for y in labels.labels}
+        return build_result(p, tier=self.tier, labels=labels, label=out.label, scores=scores, reasoning=out.text,
+                            models={**p.models, "emotion_llama": out.model_name}, warnings=warnings)
