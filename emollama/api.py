@@ -2,8 +2,8 @@
 
 This module only wires the stages for users: :class:`~emollama.perception.pipeline.Perceiver`
 (file → Perception) and a recogniser from :mod:`emollama.recognize` (Perception → AnalysisResult).
-It holds no pipeline logic of its own; MERR annotation, ``eval-model`` and the server import the
-stage they need directly.
+It holds no pipeline logic of its own; MERR annotation and ``eval-model`` (and a server, when
+there is one) import the stage they need directly.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Recognizer(Protocol):
     """Perception → AnalysisResult (one per tier)."""
 
     tier: str
+    stage: str  # the progress stage name while it decides ("fusion", "emotion-llama")
 
     def recognize(self, p: Perception, label_set: str) -> AnalysisResult: ...
 
@@ -55,11 +56,25 @@ class Analyzer:
     def __init__(self, settings: AnalysisSettings | None = None, *, fps: float | None = None,
                  max_duration_s: float | None = None, label_set: str | None = None, asr: bool | None = None,
                  recognizer: Recognizer | None = None) -> None:
-        self.settings = (settings or AnalysisSettings()).replace(fps=fps, max_duration_s=max_duration_s,
-                                                                 label_set=label_set, asr=asr)
+        chosen = (settings or AnalysisSettings()).replace(fps=fps, max_duration_s=max_duration_s,
+                                                          label_set=label_set, asr=asr)
         self.recognizer = recognizer if recognizer is not None else load_recognizer("clues")
-        self.perceiver = Perceiver(self.settings)
+        self.perceiver = Perceiver(chosen)
         self.load_s = self.perceiver.load_s
+
+    @property
+    def settings(self) -> AnalysisSettings:
+        """The settings in force (held by the perception stage, so the two can never disagree)."""
+        return self.perceiver.settings
+
+    @settings.setter
+    def settings(self, value: AnalysisSettings) -> None:
+        if value.asr != self.perceiver.settings.asr:
+            from emollama.errors import InputError
+
+            raise InputError("asr cannot change on a loaded Analyzer (the speech recogniser is loaded or not); "
+                             "create a new one")
+        self.perceiver.settings = value
 
     @property
     def label_set(self) -> str:
@@ -74,7 +89,7 @@ class Analyzer:
         n = getattr(self.recognizer, "n_frames", 0)
         p = self.perceiver.perceive(path, subtitle=subtitle, fps=fps, progress=progress, keep_crops=n,
                                     encoder_frames=n)
-        (progress or (lambda _stage: None))(self.recognizer.tier)
+        (progress or (lambda _stage: None))(self.recognizer.stage)
         return self.recognizer.recognize(p, label_set or self.settings.label_set)
 
 
@@ -102,6 +117,6 @@ def analyze(path: str | Path, *, subtitle: str | None = None, labels: str | None
         _default.append(Analyzer(settings))
     analyzer = _default[0]
     # Only the media reader and the frame sampler read these: no model reload is needed.
-    analyzer.perceiver.settings = analyzer.settings = analyzer.settings.replace(
-        fps=settings.fps, max_duration_s=settings.max_duration_s, label_set=settings.label_set)
+    analyzer.settings = analyzer.settings.replace(fps=settings.fps, max_duration_s=settings.max_duration_s,
+                                                  label_set=settings.label_set)
     return analyzer.analyze(path, subtitle=subtitle)

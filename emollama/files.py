@@ -5,7 +5,9 @@ checkpoints are all written while other processes may read them or while the use
 Ctrl-C. Each goes to a uniquely named temporary file in the destination folder (so two writers
 never share a temporary name and the final rename stays on one file system), is flushed to disk,
 then renamed over the destination with :func:`os.replace`. On any error, Ctrl-C included, the
-temporary file is removed and the destination is untouched.
+temporary file is removed and the destination is untouched. The new file gets the permissions
+an ordinary ``open(path, "w")`` would give it (``0o666`` less the umask), not ``mkstemp``'s private
+``0o600``.
 """
 
 from __future__ import annotations
@@ -35,10 +37,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:  # the writer may not have synced: do it before the rename
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is put straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

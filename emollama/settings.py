@@ -1,4 +1,4 @@
-"""The pipeline's settings: one typed object that the CLI, the Python API and the server all fill.
+"""The pipeline's settings: one typed object that the CLI and the Python API (and later a server) fill.
 
 Why one object: the frame rate, the duration limit, speech recognition on/off, the label set and
 the thresholds a user may change used to be constants spread over several modules; a setting

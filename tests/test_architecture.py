@@ -114,3 +114,25 @@ def test_no_sys_path_manipulation():
                  for p in (ROOT / folder).rglob("*.py")
                  if p != Path(__file__) and "sys.path" in p.read_text(encoding="utf-8")]
     assert not offenders, offenders
+
+
+def test_settings_are_validated_once_and_shared(analyzer):
+    """One settings object: a bad value fails before any model loads; the analyzer and its perception agree."""
+    from emollama.errors import InputError, UnknownLabelSetError
+    from emollama.settings import AnalysisSettings
+
+    with pytest.raises(InputError, match="--fps"):
+        AnalysisSettings(fps=0)
+    with pytest.raises(InputError, match="--max-duration"):
+        AnalysisSettings(max_duration_s=-1)
+    with pytest.raises(UnknownLabelSetError):
+        AnalysisSettings(label_set="nope")
+    assert AnalysisSettings().replace(fps=None, label_set="mer6") == AnalysisSettings(label_set="mer6")
+    before = analyzer.settings
+    try:
+        analyzer.settings = before.replace(fps=4.0, label_set="dfew7")
+        assert analyzer.perceiver.settings.fps == 4.0 and analyzer.label_set == "dfew7"
+        with pytest.raises(InputError, match="asr cannot change"):
+            analyzer.settings = before.replace(asr=not before.asr)
+    finally:
+        analyzer.settings = before

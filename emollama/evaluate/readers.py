@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emollama.evaluate.errors import EvaluationInputError
+from emollama.manifest import header_delimiter
 
 #: Media extensions stripped from names so ``clip.mp4`` matches ``clip``.
 _MEDIA_EXT = re.compile(r"\.(?:mp4|avi|mkv|mov|webm|flv|wav|mp3|flac|m4a|npy)$", re.IGNORECASE)
@@ -258,14 +259,9 @@ def _rows_ncev(path: Path, lines: list[str], warnings: list[str]) -> list[tuple[
 
 
 def _delimiter(path: Path, header: str) -> str:
-    """Pick the delimiter that splits the header into the most fields (tab, comma, ';', '|')."""
-    candidates = ["\t", ",", ";", "|"] if path.suffix.lower() == ".tsv" else [",", "\t", ";", "|"]
-    best, best_count = candidates[0], 1
-    for delim in candidates:
-        count = len(next(csv.reader([header], delimiter=delim)))
-        if count > best_count:
-            best, best_count = delim, count
-    return best
+    """The header's separator among tab, comma, ';' and '|' (tab first for a ``.tsv``)."""
+    candidates = ("\t", ",", ";", "|") if path.suffix.lower() == ".tsv" else (",", "\t", ";", "|")
+    return header_delimiter(header, candidates)
 
 
 def _rows_csv(path: Path, text: str, warnings: list[str]) -> tuple[list[tuple[int, dict[str, Any]]], str]:

@@ -153,7 +153,7 @@ def read_records(out: Path) -> list[MerrRecord]:
     folder = Path(out) / "clips"
     if not folder.is_dir():
         return []
-    return [read_record(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".tmp-")]
+    return [read_record(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
 
 
 def read_errors(out: Path) -> list[dict]:
@@ -161,4 +161,4 @@ def read_errors(out: Path) -> list[dict]:
     if not folder.is_dir():
         return []
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
-            if not p.name.startswith(".tmp-")]
+            if not p.name.startswith(".")]

@@ -83,7 +83,8 @@ def make_perceiver(config: RunConfig):  # noqa: ANN201 (imported lazily: it load
     from emollama.perception.pipeline import Perceiver
     from emollama.settings import AnalysisSettings
 
-    return Perceiver(AnalysisSettings(label_set=config.options.label_set, asr=config.asr).replace(fps=config.fps))
+    settings = AnalysisSettings(label_set=config.options.label_set, asr=config.asr)
+    return Perceiver(settings.replace(fps=config.fps or None))  # fps None or 0: the default
 
 
 def plan_run(items: list[ClipItem], out: Path, config: RunConfig) -> Plan:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emollama.errors import ModelUnavailableError
+from emollama.heads.calibration import softmax
 from emollama.schema import SpeechSegment, VoiceClues
 
 SAMPLE_RATE = 16_000
@@ -175,11 +176,8 @@ def arousal_from_prosody(relative: dict[str, float | None]) -> float | None:
 
 def voice_label_scores(arousal: float) -> dict[str, float]:
     """Canonical-label probabilities implied by arousal alone (see :data:`AROUSAL_SLOPES`)."""
-    logits = {k: _AROUSAL_SHARPNESS * slope * arousal for k, slope in AROUSAL_SLOPES.items()}
-    m = max(logits.values())
-    exp = {k: float(np.exp(v - m)) for k, v in logits.items()}
-    total = sum(exp.values())
-    return {k: v / total for k, v in exp.items()}
+    logits = np.array([_AROUSAL_SHARPNESS * slope * arousal for slope in AROUSAL_SLOPES.values()])
+    return dict(zip(AROUSAL_SLOPES, softmax(logits).tolist(), strict=True))
 
 
 def _mask(times: np.ndarray, segments: list[SpeechSegment]) -> np.ndarray:

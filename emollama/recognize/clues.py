@@ -55,6 +55,7 @@ class CluesRecognizer:
     """Perception → fused label, scores and reasoning. Holds no models: fusion is arithmetic."""
 
     tier = "clues"
+    stage = "fusion"
 
     def recognize(self, p: Perception, label_set: str) -> AnalysisResult:
         labels = get_label_set(label_set)

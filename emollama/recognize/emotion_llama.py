@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from emollama.labels import get_label_set
-from emollama.perception.pipeline import Perception
+from emollama.perception.pipeline import Perception, sample_frames
 from emollama.recognize.result import build_result, uniform_scores
 from emollama.schema import AnalysisResult
 
@@ -22,6 +22,7 @@ class EmotionLlamaTier:
     """A loaded Emotion-LLaMA model folder as a recogniser."""
 
     tier = "emotion-llama"
+    stage = "emotion-llama"
     #: Frames handed to the global encoder pool (evenly spread) and face crops for MAE/VideoMAE.
     n_frames = 16
 
@@ -38,13 +39,18 @@ class EmotionLlamaTier:
 
         labels = get_label_set(label_set)
         t = time.perf_counter()
+        warnings = list(p.warnings)
         frames = p.encoder_frames
-        inputs = EmotionLlamaInputs(frames=frames.frames if frames else [], frame_times=frames.times if frames else [],
-                                    face_crops=p.scan.crops, peak_frame_index=frames.peak_position if frames else None,
-                                    audio_16k=p.audio, subtitle=p.clues.words.text or None)
+        if frames is None:  # perceived without keep-frames: decode them now rather than show the model none
+            frames = sample_frames(p, self.n_frames)
+        if p.face.clues.status == "ok" and not p.scan.crops:
+            warnings.append("the perception pass kept no face crops (perceive(..., keep_crops=N)): the local and "
+                            "temporal encoders saw no face")
+        inputs = EmotionLlamaInputs(frames=frames.frames, frame_times=frames.times, face_crops=p.scan.crops,
+                                    peak_frame_index=frames.peak_position, audio_16k=p.audio,
+                                    subtitle=p.clues.words.text or None)
         out = self.model.recognize(inputs, labels.name, self.task, max_new_tokens=self.max_new_tokens)
         p.timings["emotion_llama_s"] = time.perf_counter() - t
-        warnings = list(p.warnings)
         if out.label is None:
             scores = uniform_scores(labels)
             warnings.append(f"the model's answer names no label of {labels.name} ({out.parse_status})")

@@ -3,7 +3,7 @@
 Why: each tier decides the label, scores and reasoning its own way, but the rest of the result —
 media facts, clues, model names, timings, warnings, the version stamp — comes from the same
 :class:`~emollama.perception.pipeline.Perception` and must be filled the same way, or JSON
-consumers (``evaluate``, the server) would see tiers that disagree on what a field means.
+consumers (``evaluate``, batch JSONL readers) would see tiers that disagree on what a field means.
 """
 
 from __future__ import annotations

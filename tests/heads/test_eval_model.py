@@ -95,3 +95,26 @@ def test_clip_runs_the_whole_pipeline(perceiver, tmp_path: Path):
     data = out.to_json()
     assert data["n"] == 1 and data["n_failed"] == 1 and data["accuracy"] == 1.0
     assert data["classes"] == ["neutral", "angry", "happy", "sad", "worried", "surprise"]
+
+
+def test_each_kind_scores_exactly_what_analyze_perceives(perceiver, tmp_path: Path):
+    """face on a photo, voice and text: eval-model's probabilities are the ones analyze fuses.
+
+    (Before 2026-12-01 ``eval-model voice`` gave the head the whole waveform while ``analyze`` gives
+    it only the VAD speech, so the measured path was not the shipped one.)
+    """
+    from emollama.evaluate.eval_model import _FacePredictor, _TextPredictor, _VoicePredictor
+    from tests.clips import EXAMPLE, example_frames
+
+    p = perceiver.perceive(EXAMPLE)
+    assert p.voice_probs and _VoicePredictor()(EXAMPLE) == p.voice_probs
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(example_frames(limit=1)[0]).save(photo)
+    face = _FacePredictor()(photo)
+    assert face and face == perceiver.perceive(photo).face.expression_probs
+
+    text = "I am so worried about tomorrow"
+    probs = _TextPredictor()(text)
+    assert probs == perceiver.text.analyze(text)[0]
+    assert probs["worried"] > 0  # the cue mass analyze adds for a label the head has no class for

@@ -54,6 +54,7 @@ CANON = tuple(normalize_label(y) for y in FER_LABELS)
 
 
 def load_rows(csv_path: Path, root: Path, split: str | None) -> tuple[list[np.ndarray], list[str]]:
+    """The images of a labels.csv as stored (grey, unresized) with canonical labels: what ``predict`` gets."""
     images, labels = [], []
     with open(csv_path, newline="") as fh:
         for row in csv.DictReader(fh):

@@ -1,7 +1,9 @@
 """FER2013 as arrays for the face recipes (:mod:`.face_cnn`, :mod:`.face_ckplus`).
 
-One loader for every face recipe, so networks are trained and selected on exactly the same
-pixels. Arrays are cached as .npz in the recipe's work folder (outside the repository: the data
+One loader for both training stages, so the networks are trained on exactly the same pixels
+(the selection, :mod:`.face_select`, reads the val and CK+ images unresized through
+``load_rows`` instead, because it passes them to ``ExpressionModel.predict`` as ``analyze``
+would). Arrays are cached as .npz in the recipe's work folder (outside the repository: the data
 is research-licensed).
 """
 
