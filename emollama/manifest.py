@@ -14,7 +14,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from emollama.errors import ManifestError
+from emollama.errors import InputError, ManifestError
+from emollama.validate import check_input_file
+
+#: A manifest lists clips; one this large is something else (a media file given by mistake).
+MAX_BYTES = 200_000_000
 
 __all__ = ["ManifestTable", "header_delimiter", "read_table"]
 
@@ -32,10 +36,12 @@ class ManifestTable:
 
 def read_table(path: str | Path, *, what: str = "manifest") -> ManifestTable:
     """Read ``path``; any problem is a one-line :class:`~emollama.errors.ManifestError` naming ``what`` and the file."""
-    m = Path(path)
-    if not m.is_file():
-        raise ManifestError(f"{what} {m}: no such file")
+    try:  # a folder, a FIFO, a device or a symlink loop is named as such, never read
+        m = check_input_file(path, what=what, max_bytes=MAX_BYTES, directory_hint="give a CSV file")
+    except InputError as exc:
+        raise ManifestError(str(exc)) from None
     rows: list[tuple[int, dict[str, str]]] = []
+    reader = None
     try:
         with open(m, newline="", encoding="utf-8-sig") as fh:
             delimiter = header_delimiter(fh.readline())
@@ -52,6 +58,8 @@ def read_table(path: str | Path, *, what: str = "manifest") -> ManifestTable:
                     rows.append((n, row))
     except UnicodeDecodeError:
         raise ManifestError(f"{what} {m}: not UTF-8 text") from None
+    except csv.Error as exc:  # e.g. a cell over the csv module's 128 KiB field limit
+        raise ManifestError(f"{what} {m}, line {reader.line_num if reader else 1}: {exc}") from None
     return ManifestTable(m, fields, rows)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emollama.files import atomic_path
 from emollama.schema import AnalysisResult
 
 
@@ -62,6 +63,20 @@ def plot_result(result: AnalysisResult, path: str | Path, top_aus: int = 6) -> P
     ax_sc.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from emollama import __version__
+
+    with atomic_path(path) as tmp:  # a crash mid-write leaves the previous plot, never a torn PNG
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": f"emollama {__version__}"})
     plt.close(fig)
     return path
+
+
+def is_emollama_plot(path: Path) -> bool:
+    """Whether ``path`` is a PNG :func:`plot_result` wrote (its ``Software`` text chunk says emollama)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.format == "PNG" and str(im.info.get("Software", "")).startswith("emollama")
+    except (OSError, ValueError):
+        return False

@@ -21,7 +21,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: Typer 0.29's Rich help printed "<bool>" after every flag, as if it took a value.
+    rich_markup_mode=None,
 )
+
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from emollama import __version__
+
+        typer.echo(f"emollama {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Multimodal emotion recognition and reasoning (Emotion-LLaMA / MERR), offline on CPU.
+
+    A file name that starts with '-' is read as an option: put '--' before it (emollama analyze -- -clip.mp4).
+    """
+
 
 #: Sub-command modules under ``emollama.cli``; each defines ``register(app: typer.Typer)``.
 _COMMAND_MODULES: tuple[str, ...] = ("analyze", "model", "evaluate", "annotate", "eval_model")

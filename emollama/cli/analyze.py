@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -16,6 +15,7 @@ from emollama.files import atomic_write_text
 from emollama.labels import DEFAULT_LABEL_SET, LABEL_SETS
 from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S
 from emollama.settings import AnalysisSettings
+from emollama.validate import check_output_file
 
 console = Console()
 
@@ -25,9 +25,12 @@ def register(app: typer.Typer) -> None:
 
 
 def analyze_command(
-    path: Path | None = typer.Argument(None, help="Video, audio or image file."),
+    path: Path | None = typer.Argument(None, help="Video, audio or image file (a name that starts with '-' "
+                                       "goes after '--': emollama analyze -- -clip.mp4)."),
     subtitle: str | None = typer.Option(None, "--subtitle", "-s",
-                                        help="Transcript text, or a .srt/.vtt/.txt file (else speech recognition)."),
+                                        help="Transcript text, or a .srt/.vtt/.txt file (else speech recognition). "
+                                        "A value ending in a subtitle suffix, starting with / ./ ../ ~, or naming "
+                                        "an existing file is read as a file (an error if it cannot be)."),
     labels: str = typer.Option(DEFAULT_LABEL_SET, "--labels", "-l", help=f"Label set: {', '.join(LABEL_SETS)}."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full result (versioned schema) here."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG: AUs over time + per-modality scores."),
@@ -45,8 +48,6 @@ def analyze_command(
     from emollama.cli.render import render_result
 
     settings = AnalysisSettings(fps=fps, max_duration_s=max_duration, label_set=labels, asr=not no_asr)
-    for target in (json_out, plot):
-        _check_writable(target)
     if tier not in ("clues", "emotion-llama"):
         raise InputError(f"unknown --tier {tier!r}; choose 'clues' or 'emotion-llama'")
     if tier == "emotion-llama" and model is None:
@@ -57,9 +58,11 @@ def analyze_command(
             raise InputError("give either a PATH or --manifest, not both")
         if out is None:
             raise InputError("--manifest needs --out preds.jsonl")
-        if out.is_dir():
-            raise InputError(f"--out {out} is a directory; give a .jsonl file name")
-        _check_writable(out)
+        if json_out is not None or plot is not None:
+            raise InputError("--json and --plot are for one file; with --manifest every result goes into --out")
+        # The batch file's content is checked by read_done: only its own records (and a last line cut
+        # by a crash) may be in it.
+        check_output_file(out, what="--out", suffixes=(".jsonl",), inputs=[manifest], owned=lambda _p: True)
         _run_manifest(manifest, out, settings, retry_failed, tier, model)
         return
     if path is None:
@@ -70,6 +73,7 @@ def analyze_command(
     # Every input problem surfaces before any model loads (seconds saved on each typo).
     MediaReader(path, max_duration_s=settings.max_duration_s)
     resolve_subtitle(subtitle)
+    _check_outputs(path, subtitle, json_out, plot)
     analyzer = _make_analyzer(settings, tier, model)
     with console.status("analysing ...") as status:
         result = analyzer.analyze(path, subtitle=subtitle,
@@ -85,6 +89,31 @@ def analyze_command(
         console.print(f"[dim]wrote {plot}[/]")
 
 
+def _check_outputs(path: Path, subtitle: str | None, json_out: Path | None, plot: Path | None) -> None:
+    """--json and --plot: the right suffix, never an input or each other, a file replaced only if it is ours."""
+    from emollama.media.subtitles import names_a_file
+    from emollama.visualize import is_emollama_plot
+
+    inputs = [path] + ([Path(subtitle.strip()).expanduser()] if subtitle and names_a_file(subtitle) else [])
+    if json_out is not None:
+        check_output_file(json_out, what="--json", suffixes=(".json",), inputs=inputs,
+                          others=[plot] if plot is not None else [], owned=is_emollama_result)
+    if plot is not None:
+        check_output_file(plot, what="--plot", suffixes=(".png",), inputs=inputs,
+                          others=[json_out] if json_out is not None else [], owned=is_emollama_plot)
+
+
+def is_emollama_result(path: Path) -> bool:
+    """Whether ``path`` holds an AnalysisResult this command wrote before (so rewriting it loses nothing)."""
+    try:
+        if path.stat().st_size > 200_000_000:
+            return False
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "schema_version" in data and "emollama_version" in data
+
+
 def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None):  # noqa: ANN202
     from emollama.api import Analyzer, load_recognizer
 
@@ -94,6 +123,14 @@ def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None):  
 
 def _run_manifest(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
                   model: Path | None) -> None:
+    from emollama.batch import exclusive_output
+
+    with exclusive_output(out):
+        _run_manifest_locked(manifest, out, settings, retry_failed, tier, model)
+
+
+def _run_manifest_locked(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
+                         model: Path | None) -> None:
     from emollama.batch import ok_record, read_done, read_manifest, run_batch
 
     rows = read_manifest(manifest)
@@ -125,22 +162,6 @@ def _run_manifest(manifest: Path, out: Path, settings: AnalysisSettings, retry_f
             raise Interrupted(f"interrupted after {done_now} of {len(todo)} clips; they are saved in {out} - "
                               "run the same command again to resume") from None
     console.print(f"done: {len(todo) - failed} analysed, {failed} failed -> {out}")
-
-
-def _check_writable(path: Path | None) -> None:
-    """Fail before the (slow) analysis when an output cannot be written."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"cannot create the folder for {path}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {path}: the folder is not writable")
 
 
 __all__ = ["register", "EmollamaError"]

@@ -54,6 +54,9 @@ def annotate_command(
     get_label_set(label_set)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    from emollama.validate import check_output_dir
+
+    check_output_dir(out, what="--out")
     items = _read_items(source, labels, subtitles)
     spec = _llm_spec(out, llm, llm_model, llm_timeout, llm_retries)
     config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
@@ -160,7 +163,9 @@ def export_command(
     records = read_records(out)
     if not records:
         raise InputError(f"{out}: no finished annotations (run `emollama annotate ... -o {out}` first)")
-    target = dest or out / "export" / fmt
+    from emollama.validate import check_output_dir
+
+    target = check_output_dir(dest or out / "export" / fmt, what="--to")
     info = export(records, fmt, target, include_dropped)
     extra = info.get("skipped_label_not_in_emotion_llama")
     console.print(f"exported {fmt} -> {target}: " + ", ".join(f"{k} {v}" for k, v in info.items()

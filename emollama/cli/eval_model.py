@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
 
         if kind not in KINDS:
             raise EvaluationInputError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        from emollama.validate import check_output_dir
+
+        check_output_dir(out, what="--out")
         outcome = evaluate_model(kind, manifest, labels)
         paths = write_outputs(outcome, out)
         console = Console()

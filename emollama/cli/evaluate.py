@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from emollama.validate import check_output_dir
+
 console = Console()
 
 PredOpt = Annotated[
@@ -104,6 +106,7 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(
         help="Benchmarks: closed-set classification, EMER reasoning, MER-OV open vocabulary.",
         no_args_is_help=True,
+        rich_markup_mode=None,  # as the main app (see emollama.cli)
     )
     group.command("classification")(classification_command)
     group.command("emer")(emer_command)
@@ -125,6 +128,7 @@ def classification_command(
     from emollama.evaluate.classification import evaluate_classification
     from emollama.evaluate.report import write_classification
 
+    check_output_dir(out, what="--out")  # before reading: a file named like the folder fails now
     preds, refs = _read(pred, ref)
     result = evaluate_classification(refs, preds, label_set)
     paths = write_classification(result, preds, refs, out)
@@ -180,6 +184,7 @@ def emer_command(
 
     if lang not in ("en", "zh"):
         raise typer.BadParameter("--lang must be en or zh")
+    check_output_dir(out, what="--out")  # before reading: a file named like the folder fails now
     preds, refs = _read(pred, ref, lang)
     judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
                    cache_dir, judge_offline, out)
@@ -239,6 +244,7 @@ def ov_command(
 
     if extractor not in ("lexicon", "judge"):
         raise typer.BadParameter("--extractor must be lexicon or judge")
+    check_output_dir(out, what="--out")  # before reading: a file named like the folder fails now
     preds, refs = _read(pred, ref, lang)
     judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
                    cache_dir, judge_offline, out)

@@ -20,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emollama.errors import InputError, InputTooLongError, MediaDecodeError
 from emollama.schema import MediaInfo
+from emollama.validate import check_input_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 AUDIO_RATE = 16_000
@@ -60,15 +61,8 @@ class Frame:
 
 
 def check_path(path: str | Path) -> Path:
-    """Fail early, in one line, on the input problems a user makes most often."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory; give a media file (or use --manifest for many clips)")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: file is empty (0 bytes)")
-    return p
+    """Fail early, in one line, on the input problems a user makes most often (see :mod:`emollama.validate`)."""
+    return check_input_file(path, directory_hint="give a media file (or use --manifest for many clips)")
 
 
 @dataclass

@@ -1,17 +1,27 @@
 """Subtitles: ``--subtitle`` is either literal text or a .srt/.vtt/.txt file.
 
+How the two are told apart (:func:`names_a_file`): a value is a file name when it ends in a
+subtitle suffix (.srt, .vtt, .txt, and .ass/.ssa/.sub/.sbv, which are refused as unsupported), starts
+with ``/``, ``./``, ``../`` or ``~``, or names anything that exists. Such a value must then be a
+readable subtitle file — a missing file, a folder, a FIFO or a device is an error, never silently
+used as the transcript text. Anything else is the transcript itself.
+
 Timing lines, cue numbers, WebVTT headers and inline tags (<i>, {\\an8}) are dropped; the
 remaining lines are joined into one transcript, which is what the words modality needs.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from emollama.errors import SubtitleError
+from emollama.errors import InputError, SubtitleError
+from emollama.validate import check_input_file
 
 SUBTITLE_SUFFIXES = {".srt", ".vtt", ".txt"}
+#: Subtitle formats people pass that this reader does not parse: refused, not read as text.
+UNSUPPORTED_SUFFIXES = {".ass", ".ssa", ".sub", ".sbv", ".idx", ".sup"}
 _TIMING = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}\s*-->\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}")
 _TAG = re.compile(r"<[^>]+>|\{\\[^}]*\}")
 _MAX_BYTES = 5_000_000
@@ -21,18 +31,24 @@ def resolve_subtitle(value: str | None) -> str | None:
     """Return transcript text for a ``--subtitle`` argument (path or literal), or None."""
     if value is None:
         return None
-    candidate = Path(value).expanduser()
-    looks_like_file = candidate.suffix.lower() in SUBTITLE_SUFFIXES and "\n" not in value
-    if looks_like_file or (len(value) < 1024 and _is_file(candidate)):
-        return read_subtitle_file(candidate)
+    if names_a_file(value):
+        return read_subtitle_file(Path(value.strip()).expanduser())
     text = " ".join(value.split())
     return text or None
 
 
-def _is_file(p: Path) -> bool:
+def names_a_file(value: str) -> bool:
+    """Whether a ``--subtitle`` value is a file name rather than transcript text (rule in the module doc)."""
+    v = value.strip()
+    if not v or "\n" in v or len(v) > 4096:
+        return False
+    if Path(v).suffix.lower() in SUBTITLE_SUFFIXES | UNSUPPORTED_SUFFIXES:
+        return True
+    if v.startswith(("/", "./", "../", "~")):
+        return True
     try:
-        return p.is_file()
-    except OSError:
+        return os.path.lexists(os.path.expanduser(v))
+    except (OSError, ValueError):
         return False
 
 
@@ -69,12 +85,13 @@ def _decode(raw: bytes) -> str | None:
 
 def read_subtitle_file(path: Path) -> str:
     """Parse an SRT, WebVTT or plain-text subtitle file into one line of text."""
-    if not path.exists():
-        raise SubtitleError(f"subtitle file {path}: no such file")
-    if path.is_dir():
-        raise SubtitleError(f"subtitle file {path}: is a directory")
-    if path.stat().st_size > _MAX_BYTES:
-        raise SubtitleError(f"subtitle file {path}: larger than {_MAX_BYTES // 1_000_000} MB; not a subtitle")
+    if path.suffix.lower() in UNSUPPORTED_SUFFIXES:
+        raise SubtitleError(f"subtitle file {path}: {path.suffix} subtitles are not supported; convert them to "
+                            ".srt, .vtt or .txt")
+    try:
+        check_input_file(path, what="subtitle file", max_bytes=_MAX_BYTES, directory_hint="give a subtitle file")
+    except InputError as exc:
+        raise SubtitleError(str(exc)) from None
     raw = path.read_bytes()
     text = _decode(raw)
     if text is None:
