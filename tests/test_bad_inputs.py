@@ -202,3 +202,43 @@ def test_only_our_own_earlier_outputs_may_be_replaced(example_result, tmp_path: 
     assert is_emollama_result(ours_json) and is_emollama_plot(ours_png)
     assert not is_emollama_result(theirs_json) and not is_emollama_plot(theirs_png)
     assert not is_emollama_result(_file(tmp_path / "broken.json").with_name("missing.json"))
+
+
+def test_a_huge_subtitle_costs_bounded_time_and_says_it_was_cut(perceiver):
+    """A 60,000-character subtitle (a 25-s case before the cap) is cut to the documented maximum, with a warning."""
+    import time
+
+    from emollama.perception.text_emotion import MAX_TRANSCRIPT_CHARS, limit_transcript
+
+    text = "Ich bin so froh und doch traurig, wirklich sehr traurig heute. " * 1000
+    t0 = time.perf_counter()
+    p = perceiver.perceive(EXAMPLE, subtitle=text)
+    assert time.perf_counter() - t0 < 90
+    assert len(p.clues.words.text) <= MAX_TRANSCRIPT_CHARS
+    assert any("only the first" in w for w in p.warnings)
+    assert limit_transcript("short text") == ("short text", None)
+    cut, warning = limit_transcript("abc " * 10, limit=10)
+    assert cut == "abc abc" and "40 characters" in warning
+
+
+def test_long_texts_are_embedded_in_pieces_short_ones_whole():
+    """e5 chunking leaves every text up to 512 characters exactly as before and bounds the cost of longer ones."""
+    import numpy as np
+
+    from emollama.heads.text import E5Embedder
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def query(self, texts: list[str]) -> np.ndarray:
+            self.seen += texts
+            return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    rec = Recorder()
+    emb = E5Embedder(rec)
+    short = emb.embed(["a" * 512])
+    assert rec.seen == ["a" * 512] and np.allclose(short, np.array([[512, 1]]) / np.hypot(512, 1))
+    rec.seen.clear()
+    emb.embed(["b" * 1100, "c"])
+    assert [len(t) for t in rec.seen] == [512, 512, 76, 1]

@@ -179,3 +179,36 @@ def test_short_limits_are_stated_in_seconds(tmp_path: Path):
     p = write_video(tmp_path / "two.mp4", seconds=2.0)
     with pytest.raises(InputTooLongError, match=r"2\.0 s is longer than the limit of 1\.0 s"):
         MediaReader(p, max_duration_s=1.0)
+
+
+@pytest.mark.parametrize("container", ["mkv", "mp4"])
+def test_audio_starting_late_is_not_reported_as_a_truncated_video(tmp_path: Path, container: str):
+    """A 5-s picture with its sound starting 2 s late: the file lasts 7 s, the video is whole (no warning)."""
+    p = write_video(tmp_path / f"late.{container}", seconds=5.0, fps=10, audio=sine(5.0), audio_start_s=2.0)
+    r = MediaReader(p)
+    frames = list(r.frames(fps=10))
+    assert frames and not any("truncated" in w for w in r.warnings), r.warnings
+
+
+def test_a_huge_photo_is_reduced_early_upright_and_without_pil_noise(tmp_path: Path, monkeypatch, recwarn):
+    """Over PIL's pixel limit (lowered here so the test stays small): a warning in the result, none on stderr,
+    the EXIF orientation still applied, and the frame no larger than the analysis size."""
+    from PIL import Image
+
+    from emollama.media import decode
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000_000)
+    img = Image.new("RGB", (6000, 2600), (200, 10, 10))
+    img.paste((10, 10, 200), (0, 0, 600, 2600))  # a blue band on the left edge
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    path = tmp_path / "huge.jpg"
+    img.save(path, exif=exif, quality=85)
+    reader = MediaReader(path)
+    (frame,) = list(reader.frames())
+    h, w = frame.rgb.shape[:2]
+    assert (reader.info.width, reader.info.height) == (2600, 6000)
+    assert h > w and max(h, w) <= decode.MAX_FRAME_SIDE
+    assert frame.rgb[:20, w // 2, 2].mean() > 150  # the left band is on top after the rotation
+    assert any("megapixels" in m for m in reader.warnings)
+    assert not [x for x in recwarn if issubclass(x.category, Image.DecompressionBombWarning)]

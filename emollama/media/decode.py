@@ -9,6 +9,7 @@ file or a single still image; :class:`MediaReader` reports which modalities exis
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -73,6 +74,9 @@ class MediaReader:
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     info: MediaInfo = field(init=False)
     warnings: list[str] = field(default_factory=list, init=False)
+    #: How long the picture itself should last (its stream's own duration when declared), for the
+    #: "stopped early" check: the container's duration also covers audio that starts late.
+    _video_expected_s: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_max_duration(self.max_duration_s)
@@ -85,15 +89,20 @@ class MediaReader:
     # ------------------------------------------------------------------ probing
     def _probe_image(self) -> MediaInfo:
         try:
-            with Image.open(self.path) as im:
+            with _QuietBombWarning(), Image.open(self.path) as im:
                 im.verify()
-            with Image.open(self.path) as im:
-                width, height = ImageOps.exif_transpose(im).size
+            with _QuietBombWarning(), Image.open(self.path) as im:  # header only: no pixels decoded here
+                width, height = im.size
+                if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    width, height = height, width
         except Image.DecompressionBombError:
             raise InputTooLongError(f"{self.path}: image is too large to analyse safely (over "
                                     f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise MediaDecodeError(f"{self.path}: not a readable image ({exc})") from None
+        if width * height > Image.MAX_IMAGE_PIXELS:
+            self.warnings.append(f"the image has {width * height / 1e6:.0f} megapixels; it was analysed reduced to "
+                                 f"{MAX_FRAME_SIDE} px on its long side")
         return MediaInfo(path=str(self.path), kind="image", duration_s=0.0, has_video=True,
                          has_audio=False, width=width, height=height)
 
@@ -119,6 +128,7 @@ class MediaReader:
                     f"{_duration_text(self.max_duration_s)}; cut the clip or raise --max-duration"
                 )
             fps = float(video.average_rate) if video is not None and video.average_rate else None
+            self._video_expected_s = _video_expected_s(container, video, audio, duration)
             return MediaInfo(
                 path=str(self.path),
                 kind="video" if video is not None else "audio",
@@ -164,7 +174,7 @@ class MediaReader:
                 index += 1
         if index == 0:
             raise MediaDecodeError(f"{self.path}: the video stream has no decodable frame")
-        expected = self.info.duration_s
+        expected = self._video_expected_s
         if expected > 0 and last_t < expected - max(1.0, 0.1 * expected):
             self.warnings.append(f"the video stream stops at {last_t:.1f} s although the file says it lasts "
                                  f"{expected:.1f} s (truncated?); analysed what was there")
@@ -172,8 +182,8 @@ class MediaReader:
     def _image_rgb(self) -> np.ndarray:
         """The still image as 8-bit RGB, upright (EXIF orientation), small faces enlarged."""
         try:
-            with Image.open(self.path) as im:
-                im = ImageOps.exif_transpose(im)
+            with _QuietBombWarning(), Image.open(self.path) as im:
+                im = _reduced_upright(im)
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                     # 16/32-bit greyscale: scale to 8 bits instead of clipping to white.
                     arr = np.asarray(im, dtype=np.float64)
@@ -266,12 +276,29 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 def _duration_s(container: av.container.InputContainer, video: av.stream.Stream | None,
                 audio: av.stream.Stream | None) -> float | None:
+    """The longest duration the container or any of its two streams declares (None when none does).
+
+    The longest, so a file whose audio runs past its picture is refused up front, from its metadata,
+    instead of after the face stage has worked through the whole video.
+    """
+    known = []
     if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
+        known.append(container.duration / av.time_base)
     for stream in (video, audio):
         if stream is not None and stream.duration and stream.time_base:
-            return float(stream.duration * stream.time_base)
-    return None
+            known.append(float(stream.duration * stream.time_base))
+    return max(known) if known else None
+
+
+def _video_expected_s(container: av.container.InputContainer, video: av.stream.Stream | None,
+                      audio: av.stream.Stream | None, duration: float | None) -> float:
+    """The picture's own length: its stream's duration, else the file's less any late start of the audio."""
+    if video is None:
+        return 0.0
+    if video.duration and video.time_base:
+        return float(video.duration * video.time_base)
+    late = (_stream_start_s(audio) or 0.0) - (_stream_start_s(video) or 0.0) if audio is not None else 0.0
+    return max(0.0, float(duration or 0.0) - max(0.0, late))
 
 
 def _stream_start_s(stream: av.stream.Stream | None) -> float | None:
@@ -300,6 +327,39 @@ def _upright(frame: av.VideoFrame) -> np.ndarray:
         # Display-matrix angles are counter-clockwise; np.rot90 with k turns counter-clockwise too.
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
     return rgb
+
+
+_EXIF_ORIENTATION = 0x0112
+_ORIENT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
+
+
+class _QuietBombWarning(warnings.catch_warnings):
+    """PIL warns on stderr about images over its pixel limit; the result's own warning says it instead."""
+
+    def __enter__(self) -> None:  # type: ignore[override]
+        super().__enter__()
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
+def _reduced_upright(im: Image.Image) -> Image.Image:
+    """The image upright (EXIF orientation), decoded at a reduced scale when it is far larger than needed.
+
+    Why: a 100-megapixel photo decoded whole, then transposed and converted, peaked at 3 GB. JPEGs
+    are decoded directly at 1/2-1/8 scale (``draft``), others box-reduced by an integer factor, to no
+    less than twice :data:`MAX_FRAME_SIDE`, before any copy; images up to that size are untouched.
+    """
+    orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    target = 2 * MAX_FRAME_SIDE
+    if max(im.size) > target:
+        im.draft("RGB", (target, target))
+        factor = max(im.size) // target
+        if factor >= 2:
+            im = im.reduce(factor)
+        transpose = _ORIENT.get(orientation)
+        return im.transpose(transpose) if transpose is not None else im
+    return ImageOps.exif_transpose(im)
 
 
 def _limit_size(rgb: np.ndarray) -> np.ndarray:

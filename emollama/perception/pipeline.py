@@ -111,15 +111,17 @@ class Perceiver:
         transcript_given = resolve_subtitle(subtitle)
 
         reader = MediaReader(Path(path), max_duration_s=self.settings.max_duration_s)
+        # Audio first: decoding it is cheap, and it stops at the duration limit, so a file whose
+        # sound runs past the limit is refused before the face stage works through its video.
+        t = time.perf_counter()
+        audio = reader.audio()
+        timings["audio_decode_s"] = time.perf_counter() - t
         step("face")
         t = time.perf_counter()
         scan, face, info = face_stage(self.face, reader, fps, keep_crops)
         timings["decode_and_face_s"] = time.perf_counter() - t
 
         step("voice")
-        t = time.perf_counter()
-        audio = reader.audio()
-        timings["audio_decode_s"] = time.perf_counter() - t
         if audio is not None:
             info = info.model_copy(update={"audio_sample_rate": 16_000})
         t = time.perf_counter()
@@ -127,7 +129,7 @@ class Perceiver:
         timings["voice_s"] = time.perf_counter() - t
 
         step("words")
-        words, text_probs = self._words(transcript_given, audio, voice.speech_duration_s, timings)
+        words, text_probs = self._words(transcript_given, audio, voice.speech_duration_s, timings, reader.warnings)
         p = Perception(reader=reader, media=info, fps=fps, scan=scan, face=face, audio=audio,
                        clues=Clues(face=face.clues, voice=voice, words=words), voice_probs=voice_probs,
                        text_probs=text_probs, models=self.model_names(), timings=timings,
@@ -138,9 +140,11 @@ class Perceiver:
             timings["encoder_frames_s"] = time.perf_counter() - t
         return p
 
-    def _words(self, given: str | None, audio: np.ndarray | None, speech_s: float,
-               timings: dict[str, float]) -> tuple[WordsClues, dict[str, float]]:
+    def _words(self, given: str | None, audio: np.ndarray | None, speech_s: float, timings: dict[str, float],
+               warnings: list[str]) -> tuple[WordsClues, dict[str, float]]:
         """The transcript (given subtitle, else ASR) and the text-emotion probabilities."""
+        from emollama.perception.text_emotion import limit_transcript
+
         if given:
             source, text, lang, lang_p, conf = "subtitle", given, None, None, None
         elif self.asr is not None and audio is not None and speech_s >= self.settings.min_speech_for_asr_s:
@@ -155,6 +159,9 @@ class Perceiver:
             note = "no subtitle given and no speech to transcribe" if self.asr is not None else \
                 "no subtitle given and speech recognition is off"
             return WordsClues(status="no_text", note=note), {}
+        text, cut = limit_transcript(text)
+        if cut:
+            warnings.append(cut)
         t = time.perf_counter()
         probs, cues, polarity = self.text.analyze(text, lang)
         timings["text_s"] = time.perf_counter() - t

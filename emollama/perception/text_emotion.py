@@ -18,6 +18,11 @@ from emollama.schema import TextCue
 
 #: Probability given to a label outside the text head's classes when the text names it outright.
 CUE_MASS = 0.3
+#: The words stage reads at most this many characters (about five minutes of speech): the cue
+#: finder, VADER and the multilingual encoder all cost more than linearly in the text length, and
+#: a 40,000-character subtitle used to take 25 s. Longer transcripts are cut at a word boundary
+#: and the result says so (:func:`limit_transcript`).
+MAX_TRANSCRIPT_CHARS = 5_000
 
 
 class TextEmotion:
@@ -41,6 +46,18 @@ class TextEmotion:
         if self._vader is not None and (language in (None, "en")) and text.isascii():
             polarity = round(float(self._vader.polarity_scores(text)["compound"]), 3)
         return merge_cues(self.head.analyze(text, language), cues), cues, polarity
+
+
+def limit_transcript(text: str, limit: int = MAX_TRANSCRIPT_CHARS) -> tuple[str, str | None]:
+    """``text`` cut to at most ``limit`` characters at a word boundary, and the warning that says so."""
+    if len(text) <= limit:
+        return text, None
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut, (f"the transcript has {len(text):,} characters; only the first {len(cut):,} were analysed "
+                 f"(the words stage reads at most {limit:,})")
 
 
 def emotion_cues(text: str) -> list[TextCue]:
