@@ -127,3 +127,15 @@ def test_zero_total_weight_means_no_label(analyzer, tmp_path: Path, monkeypatch)
     r = analyzer.analyze(p)
     assert r.label is None and any("zero reliability" in w for w in r.warnings)
     assert "no emotion is concluded" in r.reasoning
+
+
+def test_a_face_the_detector_never_confirms_is_not_used(analyzer, tmp_path: Path):
+    """An upside-down photo: the mesh fits a face-like region (detection confidence 0.00). It used to get
+    weight 0.30 and "supported by the face"; now the face is left out and the result says why."""
+    p = tmp_path / "upside_down.png"
+    Image.fromarray(example_frames(limit=1)[0][::-1]).save(p)
+    r = analyzer.analyze(p)
+    assert r.clues.face.status == "ok" and r.clues.face.mean_detection_confidence < 0.01
+    assert all(m.modality not in ("face", "action_units") for m in r.modality_scores)
+    assert r.label is None and any("never confirmed" in w for w in r.warnings)
+    assert "supported by the face" not in r.reasoning

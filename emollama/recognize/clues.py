@@ -14,7 +14,14 @@ import time
 from emollama.labels import get_label_set
 from emollama.perception.pipeline import Perception
 from emollama.recognize.au_rules import au_emotion_scores
-from emollama.recognize.fusion import ModalityEvidence, face_reliability, fuse, voice_reliability, words_reliability
+from emollama.recognize.fusion import (
+    UNCONFIRMED_FACE,
+    ModalityEvidence,
+    face_reliability,
+    fuse,
+    voice_reliability,
+    words_reliability,
+)
 from emollama.recognize.reasoning import write_reasoning
 from emollama.recognize.result import build_result, uniform_scores
 from emollama.schema import AnalysisResult
@@ -26,7 +33,9 @@ def clues_evidence(p: Perception) -> list[ModalityEvidence]:
 
     out: list[ModalityEvidence] = []
     face, fc = p.face, p.face.clues
-    if fc.status == "ok" and face.expression_probs:
+    if fc.status == "ok" and fc.mean_detection_confidence < UNCONFIRMED_FACE:
+        pass  # a face-like region the detector never confirmed: see face_warnings
+    elif fc.status == "ok" and face.expression_probs:
         rel = face_reliability(fc.coverage, fc.mean_detection_confidence)
         out.append(ModalityEvidence("face", face.expression_probs, rel, p.models.get("expression", "face head")))
         if fc.peak is not None:
@@ -51,6 +60,15 @@ def clues_evidence(p: Perception) -> list[ModalityEvidence]:
     return out
 
 
+def face_warnings(p: Perception) -> list[str]:
+    """Why the face was left out although the mesh found one."""
+    fc = p.face.clues
+    if fc.status == "ok" and fc.mean_detection_confidence < UNCONFIRMED_FACE:
+        return ["the face mesh fitted a face-like region that the face detector never confirmed (upside down, "
+                "a drawing, or not a face?); the face is not used"]
+    return []
+
+
 class CluesRecognizer:
     """Perception → fused label, scores and reasoning. Holds no models: fusion is arithmetic."""
 
@@ -61,7 +79,7 @@ class CluesRecognizer:
         labels = get_label_set(label_set)
         t = time.perf_counter()
         evidence = clues_evidence(p)
-        warnings = list(p.warnings)
+        warnings = list(p.warnings) + face_warnings(p)
         label: str | None = None
         if evidence:
             scores, per_modality = fuse(evidence, labels)

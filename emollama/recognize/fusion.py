@@ -45,8 +45,11 @@ EPSILON = 0.05
 #: on 2-second acted German (EmoDB) and gives 0.999 on Mandarin TV clips; halving its certainty
 #: keeps it from vetoing labels on its own.
 DOMAIN_SMOOTHING: dict[str, float] = {"voice": 0.5}
-#: Reliability of a face the mesh tracks but the detector never confirms.
+#: Least reliability of a face the detector confirmed only hesitantly (e.g. a tight crop).
 MESH_ONLY_CONFIDENCE = 0.3
+#: Below this mean detection confidence the detector never confirmed the face at all: the mesh fitted
+#: a face-like region (an upside-down photo gave 0.00), and the face is not used.
+UNCONFIRMED_FACE = 0.01
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,9 @@ def fuse(evidence: list[ModalityEvidence], label_set: LabelSet | str
 
 
 def face_reliability(coverage: float, mean_confidence: float) -> float:
-    """A face seen in few frames, or detected hesitantly, counts less."""
+    """A face seen in few frames, or detected hesitantly, counts less; one the detector never confirmed, not at all."""
+    if mean_confidence < UNCONFIRMED_FACE:
+        return 0.0
     confidence = max(float(np.clip(mean_confidence, 0, 1)), MESH_ONLY_CONFIDENCE)
     return float(np.sqrt(np.clip(coverage, 0, 1)) * confidence)
 
