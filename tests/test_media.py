@@ -212,3 +212,38 @@ def test_a_huge_photo_is_reduced_early_upright_and_without_pil_noise(tmp_path: P
     assert frame.rgb[:20, w // 2, 2].mean() > 150  # the left band is on top after the rotation
     assert any("megapixels" in m for m in reader.warnings)
     assert not [x for x in recwarn if issubclass(x.category, Image.DecompressionBombWarning)]
+
+
+def test_parts_of_a_file_that_are_not_used_are_named(tmp_path: Path):
+    """A second audio stream and an animated GIF's later frames used to be dropped without a word."""
+    from fractions import Fraction
+
+    import av
+
+    from tests.clips import write_audio_frames
+
+    two = tmp_path / "two_tracks.mkv"
+    with av.open(str(two), "w") as out:
+        v = out.add_stream("mpeg4", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        tracks = [out.add_stream("aac", rate=16000, layout="mono") for _ in range(2)]
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 90, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        for track in tracks:
+            write_audio_frames(out, track, sine(1.0), 16000)
+    reader = MediaReader(two)
+    assert reader.audio() is not None
+    assert any("2 audio streams" in w for w in reader.warnings), reader.warnings
+
+    gif = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (64, 64), (c, c, c)) for c in (20, 120, 220)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert any("3 frames" in w for w in MediaReader(gif).warnings)
+    single = tmp_path / "still.gif"
+    frames[0].save(single)
+    assert not MediaReader(single).warnings

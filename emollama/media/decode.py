@@ -77,6 +77,8 @@ class MediaReader:
     #: How long the picture itself should last (its stream's own duration when declared), for the
     #: "stopped early" check: the container's duration also covers audio that starts late.
     _video_expected_s: float = field(default=0.0, init=False, repr=False)
+    #: Which audio stream is the voice (see :func:`_audio_stream`).
+    _audio_index: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_max_duration(self.max_duration_s)
@@ -95,11 +97,15 @@ class MediaReader:
                 width, height = im.size
                 if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                     width, height = height, width
+                frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
         except Image.DecompressionBombError:
             raise InputTooLongError(f"{self.path}: image is too large to analyse safely (over "
                                     f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise MediaDecodeError(f"{self.path}: not a readable image ({exc})") from None
+        if frames > 1:
+            self.warnings.append(f"animated image with {frames} frames: only the first frame was analysed "
+                                 "(convert it to a video to analyse all of them)")
         if width * height > Image.MAX_IMAGE_PIXELS:
             self.warnings.append(f"the image has {width * height / 1e6:.0f} megapixels; it was analysed reduced to "
                                  f"{MAX_FRAME_SIDE} px on its long side")
@@ -117,7 +123,9 @@ class MediaReader:
     def _probe_av(self) -> MediaInfo:
         with self._open() as container:
             video = _video_stream(container)
-            audio = container.streams.audio[0] if container.streams.audio else None
+            audio = _audio_stream(container)
+            self._audio_index = audio.index if audio is not None else 0
+            self.warnings.extend(_ignored_streams(container, audio))
             if video is None and audio is None:
                 raise MediaDecodeError(
                     f"{self.path}: no decodable video or audio stream (corrupt, or not a media file)")
@@ -214,7 +222,7 @@ class MediaReader:
         n = 0
         offset_s = 0.0
         with self._open() as container:
-            stream = container.streams.audio[0]
+            stream = container.streams[self._audio_index]
             video = _video_stream(container) if self.info.has_video else None
             video_start = _stream_start_s(video)
             for frame in self._decode(container, stream, "audio"):
@@ -272,6 +280,26 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
         if not stream.disposition & av.stream.Disposition.attached_pic:  # cover art is not video
             return stream
     return None
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    """The voice track: the one marked default when the file marks one, else the first."""
+    streams = list(container.streams.audio)
+    return next((s for s in streams if s.disposition & av.stream.Disposition.default), streams[0] if streams else None)
+
+
+def _ignored_streams(container: av.container.InputContainer, audio: av.stream.Stream | None) -> list[str]:
+    """Warnings for the parts of a file the analysis does not use (never dropped without a word)."""
+    out = []
+    others = [s for s in container.streams.audio if audio is not None and s.index != audio.index]
+    if others:
+        out.append(f"the file has {len(others) + 1} audio streams; only stream {audio.index} "
+                   f"({'marked default' if audio.disposition & av.stream.Disposition.default else 'the first'}) "
+                   "was analysed")
+    if container.streams.subtitles:
+        out.append(f"the file has {len(container.streams.subtitles)} embedded subtitle track(s), which are not "
+                   "read; extract one (ffmpeg -i IN -map 0:s:0 subs.srt) and pass it with --subtitle")
+    return out
 
 
 def _duration_s(container: av.container.InputContainer, video: av.stream.Stream | None,
