@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from emollama.perception.pipeline import Perceiver, Perception, Progress
+from emollama.perception.pipeline import MediaProgress, Perceiver, Perception, Progress
 from emollama.schema import AnalysisResult
 from emollama.settings import AnalysisSettings
 
@@ -84,11 +84,12 @@ class Analyzer:
         return self.perceiver.model_names()
 
     def analyze(self, path: str | Path, *, subtitle: str | None = None, label_set: str | None = None,
-                fps: float | None = None, progress: Progress | None = None) -> AnalysisResult:
+                fps: float | None = None, progress: Progress | None = None,
+                media_progress: MediaProgress | None = None) -> AnalysisResult:
         """Analyse one image, audio or video file. Raises :class:`~emollama.errors.EmollamaError` on bad input."""
         n = getattr(self.recognizer, "n_frames", 0)
         p = self.perceiver.perceive(path, subtitle=subtitle, fps=fps, progress=progress, keep_crops=n,
-                                    encoder_frames=n)
+                                    encoder_frames=n, media_progress=media_progress)
         (progress or (lambda _stage: None))(self.recognizer.stage)
         return self.recognizer.recognize(p, label_set or self.settings.label_set)
 

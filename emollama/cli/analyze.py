@@ -75,9 +75,7 @@ def analyze_command(
     resolve_subtitle(subtitle)
     _check_outputs(path, subtitle, json_out, plot)
     analyzer = _make_analyzer(settings, tier, model)
-    with console.status("analysing ...") as status:
-        result = analyzer.analyze(path, subtitle=subtitle,
-                                  progress=lambda stage: status.update(f"analysing: {stage} ..."))
+    result = _analyze_with_progress(analyzer, path, subtitle)
     render_result(console, result)
     if json_out is not None:
         atomic_write_text(json_out, result.model_dump_json(indent=2))
@@ -87,6 +85,24 @@ def analyze_command(
 
         plot_result(result, plot)
         console.print(f"[dim]wrote {plot}[/]")
+
+
+def _analyze_with_progress(analyzer, path: Path, subtitle: str | None):  # noqa: ANN001, ANN202
+    """One file with a bar over media time (the face stage walks the video), then the stage names."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.fields[media]}"), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("analysing", total=None, media="")
+
+        def stage(name: str) -> None:
+            bar.update(task, description=f"analysing: {name}")
+
+        def media(done_s: float, total_s: float) -> None:
+            bar.update(task, completed=min(done_s, total_s), total=max(total_s, 1e-3),
+                       media=f"{min(done_s, total_s):.0f}/{total_s:.0f} s of media")
+
+        return analyzer.analyze(path, subtitle=subtitle, progress=stage, media_progress=media)
 
 
 def _check_outputs(path: Path, subtitle: str | None, json_out: Path | None, plot: Path | None) -> None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from emollama.media.decode import MediaReader, check_fps
+from emollama.media.decode import Frame, MediaReader, check_fps
 from emollama.media.subtitles import resolve_subtitle
 from emollama.perception.face import FaceAnalyzer, FaceScan
 from emollama.perception.face_clues import FaceSummary, summarize_faces
@@ -30,6 +30,8 @@ __all__ = ["EncoderFrames", "Perceiver", "Perception", "face_stage", "sample_fra
 
 #: Called with the name of each stage as it starts ("face", "voice", "words").
 Progress = Callable[[str], None]
+#: Called with (media seconds done, media seconds in all) as the face stage moves through a video.
+MediaProgress = Callable[[float, float], None]
 
 
 @dataclass
@@ -98,8 +100,12 @@ class Perceiver:
         return names
 
     def perceive(self, path: str | Path, *, subtitle: str | None = None, fps: float | None = None,
-                 progress: Progress | None = None, keep_crops: int = 0, encoder_frames: int = 0) -> Perception:
+                 progress: Progress | None = None, keep_crops: int = 0, encoder_frames: int = 0,
+                 media_progress: MediaProgress | None = None) -> Perception:
         """Every perception stage on one file.
+
+        ``progress`` hears each stage's name; ``media_progress`` how far the face stage (the slow
+        one on video) has got, in media seconds.
 
         ``keep_crops``/``encoder_frames``: also keep that many evenly spread main-face crops /
         frames (plus the peak frame) for a multimodal model's encoders.
@@ -118,7 +124,7 @@ class Perceiver:
         timings["audio_decode_s"] = time.perf_counter() - t
         step("face")
         t = time.perf_counter()
-        scan, face, info = face_stage(self.face, reader, fps, keep_crops)
+        scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress)
         timings["decode_and_face_s"] = time.perf_counter() - t
 
         step("voice")
@@ -170,8 +176,8 @@ class Perceiver:
         return clue, probs
 
 
-def face_stage(analyzer: FaceAnalyzer, reader: MediaReader, fps: float, keep_crops: int = 0
-               ) -> tuple[FaceScan, FaceSummary, MediaInfo]:
+def face_stage(analyzer: FaceAnalyzer, reader: MediaReader, fps: float, keep_crops: int = 0,
+               media_progress: MediaProgress | None = None) -> tuple[FaceScan, FaceSummary, MediaInfo]:
     """Decode the sampled frames once and track the face; the media info gains the sampling facts.
 
     Its own function so ``eval-model face`` runs exactly this on photos.
@@ -179,8 +185,10 @@ def face_stage(analyzer: FaceAnalyzer, reader: MediaReader, fps: float, keep_cro
     info = reader.info
     expected = int(info.duration_s * fps) + 1 if info.kind == "video" else 1
     if info.has_video:
-        scan = analyzer.scan(reader.frames(fps), static=info.kind == "image", expected_frames=expected,
-                             keep_crops=keep_crops)
+        frames = reader.frames(fps)
+        if media_progress is not None and info.kind == "video":
+            frames = _reporting(frames, media_progress, info.duration_s)
+        scan = analyzer.scan(frames, static=info.kind == "image", expected_frames=expected, keep_crops=keep_crops)
     else:
         scan = FaceScan(times=[], main=None, max_faces=0)
     face = summarize_faces(scan, info.has_video)
@@ -188,6 +196,12 @@ def face_stage(analyzer: FaceAnalyzer, reader: MediaReader, fps: float, keep_cro
     info = info.model_copy(update={"n_sampled_frames": len(scan.times),
                                    "sampled_fps": round(used_fps, 3) if info.kind == "video" else None})
     return scan, face, info
+
+
+def _reporting(frames: Iterator[Frame], report: MediaProgress, total_s: float) -> Iterator[Frame]:
+    for frame in frames:
+        report(frame.time_s, total_s)
+        yield frame
 
 
 def sample_frames(p: Perception, n: int) -> EncoderFrames:
