@@ -102,7 +102,24 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "media-symlink-loop": (lambda t: ["analyze", str(_loop(t / "loop.mp4"))], "symbolic link loop"),
     "manifest-is-a-directory": (lambda t: ["analyze", "--manifest", str(_dir(t / "d")), "--out", str(t / "o.jsonl")],
                                 "is a directory"),
+    # cases that already worked, kept so they stay so
+    "missing-file": (lambda t: ["analyze", str(t / "missing.mp4")], "no such file"),
+    "empty-file": (lambda t: ["analyze", str(_bytes(t / "empty.mp4", b""))], "empty"),
+    "random-bytes": (lambda t: ["analyze", str(_bytes(t / "noise.mp4", os.urandom(4096)))], "cannot decode"),
+    "truncated-mp4": (lambda t: ["analyze", str(_bytes(t / "cut.mp4", EXAMPLE.read_bytes()[:3000]))],
+                      "cannot decode"),
+    "media-directory": (lambda t: ["analyze", str(_dir(t / "clips"))], "is a directory"),
+    "bad-fps": (lambda t: ["analyze", str(clip(t)), "--fps", "-1"], "--fps"),
+    "bad-label-set": (lambda t: ["analyze", str(clip(t)), "--labels", "plutchik"], "unknown label set"),
+    "out-not-jsonl": (lambda t: ["analyze", "--manifest", str(manifest(t)), "--out", str(t / "o.csv")], ".jsonl"),
+    "annotate-old-labels-option": (lambda t: ["annotate", str(clip(t)), "-o", str(t / "ann"), "--labels",
+                                              str(_file(t / "l.csv"))], "--label-file"),
 }
+
+
+def _bytes(p: Path, data: bytes) -> Path:
+    p.write_bytes(data)
+    return p
 
 
 def _srt(t: Path) -> Path:

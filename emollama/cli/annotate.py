@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
 def annotate_command(
     source: Path = typer.Argument(..., help="Folder of clips, a CSV manifest (path[,subtitle][,label]) or one file."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one JSON per clip; rerun to resume)."),
-    labels: Path | None = typer.Option(None, "--labels", help="CSV name,label of ground-truth labels."),
+    labels: Path | None = typer.Option(None, "--label-file", help="CSV name,label of ground-truth labels."),
+    old_labels: Path | None = typer.Option(None, "--labels", hidden=True,
+                                           help="Renamed --label-file (in analyze, --labels names a label set)."),
     subtitles: Path | None = typer.Option(None, "--subtitles", help="CSV name,sentence (or subtitle/transcript_en)."),
     llm: str | None = typer.Option(None, "--llm", help="Fine annotations by an LLM: http(s):// URL of an "
                                    "OpenAI-compatible server, a .gguf file, or a local HF model folder."),
@@ -51,6 +53,9 @@ def annotate_command(
     from emollama.merr.annotate import AnnotateOptions
     from emollama.merr.runner import RunConfig, plan_run
 
+    if old_labels is not None:
+        raise InputError("annotate --labels is now --label-file (a CSV of name,label ground truth): in analyze "
+                         "--labels names a label set, which here is --label-set")
     get_label_set(label_set)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")

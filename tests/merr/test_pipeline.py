@@ -97,13 +97,13 @@ def test_cli_annotate_and_export(tmp_path, tiny_clips) -> None:
     bad = tmp_path / "labels.csv"
     bad.write_text("name,label\ngrey,sadish\n", encoding="utf-8")
     runner = CliRunner()
-    res = runner.invoke(app, ["annotate", str(clips), "-o", str(tmp_path / "out"), "--labels", str(bad)])
+    res = runner.invoke(app, ["annotate", str(clips), "-o", str(tmp_path / "out"), "--label-file", str(bad)])
     assert res.exit_code != 0 and "sadish" in str(res.exception)
     good = tmp_path / "good.csv"
     good.write_text("name,label\ngrey,neutral\n", encoding="utf-8")
     subs = tmp_path / "subs.csv"
     subs.write_text("name,sentence\ngrey,Nothing to see here.\n", encoding="utf-8")
-    res = runner.invoke(app, ["annotate", str(clips), "-o", str(tmp_path / "out"), "--labels", str(good),
+    res = runner.invoke(app, ["annotate", str(clips), "-o", str(tmp_path / "out"), "--label-file", str(good),
                               "--subtitles", str(subs), "--no-asr"])
     assert res.exit_code == 0, res.output
     assert "1 annotated" in res.output and (tmp_path / "out" / "report.png").exists()
