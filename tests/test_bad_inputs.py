@@ -259,3 +259,14 @@ def test_long_texts_are_embedded_in_pieces_short_ones_whole():
     rec.seen.clear()
     emb.embed(["b" * 1100, "c"])
     assert [len(t) for t in rec.seen] == [512, 512, 76, 1]
+
+
+def test_an_unreadable_file_is_named_as_such(tmp_path: Path, monkeypatch):
+    """(The tests run as root, who may read anything: the permission answer is simulated.)"""
+    from emollama.errors import InputError
+    from emollama.validate import check_input_file
+
+    f = clip(tmp_path)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(InputError, match="permission denied"):
+        check_input_file(f)
