@@ -69,9 +69,11 @@ def _judge(url, model, key_env, timeout, retries, concurrency, cache_dir, offlin
     return Judge(cached, max_workers=concurrency)
 
 
-def _read(pred: Path, ref: Path, lang: str = "en"):
+def _read(pred: Path, ref: Path, out: Path, lang: str = "en"):
+    """The two input tables, once ``--out`` is known to be usable (a file named like the folder fails first)."""
     from emollama.evaluate.readers import read_table
 
+    check_output_dir(out, what="--out")
     refs = read_table(ref, lang=lang, role="references")
     preds = read_table(pred, lang=lang, role="predictions")
     return preds, refs
@@ -128,8 +130,7 @@ def classification_command(
     from emollama.evaluate.classification import evaluate_classification
     from emollama.evaluate.report import write_classification
 
-    check_output_dir(out, what="--out")  # before reading: a file named like the folder fails now
-    preds, refs = _read(pred, ref)
+    preds, refs = _read(pred, ref, out)
     result = evaluate_classification(refs, preds, label_set)
     paths = write_classification(result, preds, refs, out)
     _finish(_classification_table(result), result.warnings, paths)
@@ -184,8 +185,7 @@ def emer_command(
 
     if lang not in ("en", "zh"):
         raise typer.BadParameter("--lang must be en or zh")
-    check_output_dir(out, what="--out")  # before reading: a file named like the folder fails now
-    preds, refs = _read(pred, ref, lang)
+    preds, refs = _read(pred, ref, out, lang)
     judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
                    cache_dir, judge_offline, out)
     embedder, reason = load_embedder(embedding, str(embedding_model) if embedding_model else None)
@@ -244,8 +244,7 @@ def ov_command(
 
     if extractor not in ("lexicon", "judge"):
         raise typer.BadParameter("--extractor must be lexicon or judge")
-    check_output_dir(out, what="--out")  # before reading: a file named like the folder fails now
-    preds, refs = _read(pred, ref, lang)
+    preds, refs = _read(pred, ref, out, lang)
     judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
                    cache_dir, judge_offline, out)
     result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
