@@ -19,8 +19,12 @@ from emollama.heads.calibration import softmax
 from emollama.schema import SpeechSegment, VoiceClues
 
 SAMPLE_RATE = 16_000
-#: Below this RMS (dBFS) the whole track counts as silence.
-SILENCE_DBFS = -55.0
+#: The track counts as silence when its loud part (:data:`LOUD_PERCENTILE` of the 20 ms frames'
+#: RMS) stays below this level (dBFS). The loud part, not the whole-track RMS: softly spoken acted
+#: takes (RAVDESS "sad, normal") have a whole-track RMS near -57 dBFS because most of the track is
+#: pause, yet their speech frames reach -45 dBFS and the VAD finds every word.
+SILENCE_DBFS = -60.0
+LOUD_PERCENTILE = 95.0
 #: Typical speaking F0 (Hz) by voice type; the nearer one is the speaker's norm.
 _F0_NORMS = (120.0, 210.0)
 #: Typical syllable rate of conversational speech (syllable nuclei per second of speech).
@@ -81,9 +85,10 @@ class VoiceAnalyzer:
             return VoiceClues(status="absent", note="the input has no audio track"), None
         if audio.size < SAMPLE_RATE // 4:
             return VoiceClues(status="silent", note="the audio is shorter than 0.25 s"), None
-        rms_db = 20 * np.log10(np.sqrt(np.mean(audio.astype(np.float64) ** 2)) + 1e-12)
-        if rms_db < SILENCE_DBFS:
-            return VoiceClues(status="silent", note=f"the audio is silent (RMS {rms_db:.0f} dBFS)"), None
+        loud_db = loud_level_dbfs(audio)
+        if loud_db < SILENCE_DBFS:
+            return VoiceClues(status="silent", note=f"the audio is silent (its loudest frames reach "
+                                                    f"{loud_db:.0f} dBFS)"), None
         segments, vad_conf = self.speech(audio)
         speech_s = sum(s.end_s - s.start_s for s in segments)
         if not segments:
@@ -94,6 +99,18 @@ class VoiceAnalyzer:
         return VoiceClues(status="ok", speech_segments=segments, speech_duration_s=round(speech_s, 3),
                           vad_confidence=round(vad_conf, 3), prosody=prosody, relative=relative,
                           arousal=arousal), track
+
+
+def loud_level_dbfs(audio: np.ndarray, frame_s: float = 0.02) -> float:
+    """RMS level (dBFS) of the loud part of ``audio``: the :data:`LOUD_PERCENTILE` of its 20 ms frames."""
+    n = max(1, int(frame_s * SAMPLE_RATE))
+    usable = audio[:len(audio) // n * n].astype(np.float64)
+    if usable.size == 0:
+        usable = audio.astype(np.float64)
+        n = max(1, usable.size)
+    frames = usable.reshape(-1, n)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    return float(20 * np.log10(np.percentile(rms, LOUD_PERCENTILE) + 1e-12))
 
 
 def prosody_measures(audio: np.ndarray, segments: list[SpeechSegment]

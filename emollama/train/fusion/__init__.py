@@ -1,0 +1,1 @@
+"""The fusion-head recipe: ``python -m emollama.train.fusion`` (dev clips + cross-corpus pairs)."""
