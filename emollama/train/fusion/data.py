@@ -68,13 +68,18 @@ def ravdess_group(name: str) -> str | None:
     return f"s{m.group(1)}r{m.group(2)}" if m else None
 
 
-def _save(path: Path, x: FusionInputs) -> None:
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """The one atomic ``.npz`` write of this module (a kill never leaves a half-written cache file)."""
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, face=x.face, face_frames=x.face_frames, action_units=x.action_units, voice=x.voice,
-             words=x.words, present=np.array([x.present[m] for m in x.present]), names=np.array(list(x.present)))
+    np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _save(path: Path, x: FusionInputs) -> None:
+    _write_npz(path, face=x.face, face_frames=x.face_frames, action_units=x.action_units, voice=x.voice,
+             words=x.words, present=np.array([x.present[m] for m in x.present]), names=np.array(list(x.present)))
 
 
 def _load(path: Path) -> FusionInputs:
@@ -196,11 +201,7 @@ def _cached(path: Path, build: Callable[[], tuple[list[np.ndarray], list[str]]])
         with np.load(path) as z:
             return z["x"], [str(v) for v in z["y"]]
     x, y = build()
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, x=np.stack(x), y=np.array(y))
-    atomic_write_bytes(path, buf.getvalue())
+    _write_npz(path, x=np.stack(x), y=np.array(y))
     return np.stack(x), y
 
 
