@@ -29,13 +29,14 @@ class Recognizer(Protocol):
 
 
 def load_recognizer(tier: str = "clues", model_dir: str | Path | None = None, **options: object) -> Recognizer:
-    """The recogniser of ``tier``: ``clues`` (no models), or ``emotion-llama`` from ``model_dir``."""
+    """The recogniser of ``tier``: ``clues`` (option ``fusion``: learned or handset), or ``emotion-llama``
+    from ``model_dir``."""
     from emollama.errors import InputError
 
     if tier == "clues":
-        from emollama.recognize.clues import CluesRecognizer
+        from emollama.recognize.clues import DEFAULT_FUSION, CluesRecognizer
 
-        return CluesRecognizer()
+        return CluesRecognizer(str(options.get("fusion") or DEFAULT_FUSION))
     if tier == "emotion-llama":
         if model_dir is None:
             raise InputError("the emotion-llama tier needs a model folder (saved by save_pretrained or "

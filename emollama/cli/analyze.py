@@ -43,6 +43,9 @@ def analyze_command(
     no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (use --subtitle only)."),
     tier: str = typer.Option("clues", "--tier", help="Recogniser: 'clues' (default, offline) or 'emotion-llama'."),
     model: Path | None = typer.Option(None, "--model", help="With --tier emotion-llama: the checkpoint folder."),
+    fusion: str = typer.Option("learned", "--fusion",
+                               help="With the clues tier: 'learned' (the Conv-Attention head, default) or "
+                               "'handset' (the fixed log-linear pooling used before it)."),
 ) -> None:
     """Recognise the emotion in a clip from face, voice and words, and explain why."""
     from emollama.cli.render import render_result
@@ -53,6 +56,13 @@ def analyze_command(
     if tier == "emotion-llama" and model is None:
         raise InputError(
             "--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
+    from emollama.recognize.clues import FUSION_METHODS
+
+    if fusion not in FUSION_METHODS:
+        raise InputError(f"unknown --fusion {fusion!r}; choose one of: {', '.join(FUSION_METHODS)}")
+    if tier != "clues" and fusion != "learned":
+        raise InputError("--fusion chooses how the clues tier combines the modalities; it has no effect with "
+                         f"--tier {tier}")
     if manifest is not None:
         if path is not None:
             raise InputError("give either a PATH or --manifest, not both")
@@ -63,7 +73,7 @@ def analyze_command(
         # The batch file's content is checked by read_done: only its own records (and a last line cut
         # by a crash) may be in it.
         check_output_file(out, what="--out", suffixes=(".jsonl",), inputs=[manifest], owned=lambda _p: True)
-        _run_manifest(manifest, out, settings, retry_failed, tier, model)
+        _run_manifest(manifest, out, settings, retry_failed, tier, model, fusion)
         return
     if path is None:
         raise InputError("give a media file to analyze (or --manifest clips.csv --out preds.jsonl)")
@@ -74,7 +84,7 @@ def analyze_command(
     MediaReader(path, max_duration_s=settings.max_duration_s)
     resolve_subtitle(subtitle)
     _check_outputs(path, subtitle, json_out, plot)
-    analyzer = _make_analyzer(settings, tier, model)
+    analyzer = _make_analyzer(settings, tier, model, fusion)
     result = _analyze_with_progress(analyzer, path, subtitle)
     render_result(console, result)
     if json_out is not None:
@@ -130,23 +140,24 @@ def is_emollama_result(path: Path) -> bool:
     return isinstance(data, dict) and "schema_version" in data and "emollama_version" in data
 
 
-def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None):  # noqa: ANN202
+def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None, fusion: str):  # noqa: ANN202
     from emollama.api import Analyzer, load_recognizer
 
+    options = {"fusion": fusion} if tier == "clues" else {}
     with console.status("loading models ..."):
-        return Analyzer(settings, recognizer=load_recognizer(tier, model))
+        return Analyzer(settings, recognizer=load_recognizer(tier, model, **options))
 
 
 def _run_manifest(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
-                  model: Path | None) -> None:
+                  model: Path | None, fusion: str) -> None:
     from emollama.batch import exclusive_output
 
     with exclusive_output(out):
-        _run_manifest_locked(manifest, out, settings, retry_failed, tier, model)
+        _run_manifest_locked(manifest, out, settings, retry_failed, tier, model, fusion)
 
 
 def _run_manifest_locked(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
-                         model: Path | None) -> None:
+                         model: Path | None, fusion: str) -> None:
     from emollama.batch import ok_record, read_done, read_manifest, run_batch
 
     rows = read_manifest(manifest)
@@ -155,7 +166,7 @@ def _run_manifest_locked(manifest: Path, out: Path, settings: AnalysisSettings, 
     console.print(f"{len(rows)} clips in {manifest}; {len(rows) - len(todo)} already in {out}; {len(todo)} to do")
     if not todo:
         return
-    analyzer = _make_analyzer(settings, tier, model)
+    analyzer = _make_analyzer(settings, tier, model, fusion)
 
     def one(row):  # noqa: ANN001, ANN202
         result = analyzer.analyze(row.path, subtitle=row.subtitle)

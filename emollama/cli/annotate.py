@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,10 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_command)
 
 
+#: Under this share of kept clips annotate warns (the exports would hold few or no clips).
+LOW_KEEP_RATE = 0.2
+
+
 def annotate_command(
     source: Path = typer.Argument(..., help="Folder of clips, a CSV manifest (path[,subtitle][,label]) or one file."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one JSON per clip; rerun to resume)."),
@@ -46,6 +51,9 @@ def annotate_command(
                                            help="Run on Ray: 'auto', ray://host:port, or 'local'."),
     label_set: str = typer.Option(DEFAULT_LABEL_SET, "--label-set", help="Label set for pseudo-labels."),
     au_threshold: float = typer.Option(1.0, "--au-threshold", help="AU intensity (0-5) that counts as present."),
+    face_rank: int = typer.Option(2, "--face-rank",
+                                  help="Also keep a clip when the facial-expression model ranks its label in its top N "
+                                  "(0: the AU rule alone, as in MERR)."),
     fine_dropped: bool = typer.Option(False, "--fine-dropped", help="Also write fine annotations for dropped clips."),
     no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (subtitles only)."),
 ) -> None:
@@ -59,13 +67,16 @@ def annotate_command(
     get_label_set(label_set)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    if not 0 <= face_rank <= 9:
+        raise InputError(f"--face-rank must be 0 (AU rule alone) to 9, got {face_rank}")
     from emollama.validate import check_output_dir
 
     check_output_dir(out, what="--out")
     items = _read_items(source, labels, subtitles)
     spec = _llm_spec(out, llm, llm_model, llm_timeout, llm_retries)
     config = RunConfig(options=AnnotateOptions(label_set=label_set, au_threshold=au_threshold,
-                                               fine_for_dropped=fine_dropped), llm=spec, asr=not no_asr,
+                                               fine_for_dropped=fine_dropped, face_rank=face_rank), llm=spec,
+                       asr=not no_asr,
                        vision=llm_vision)
     _check_config(config)
     plan = plan_run(items, out, config)
@@ -149,15 +160,34 @@ def _report(out: Path, stats: dict[str, Any]) -> None:
     kept = sum(r.filter.kept for r in records)
     rate = f", {60 * stats['annotated'] / stats['wall_s']:.1f} clips/min" if stats["annotated"] else ""
     console.print(f"done: {stats['annotated']} annotated, {stats['failed']} failed in {stats['wall_s']:.1f} s{rate}; "
-                  f"{kept}/{len(records)} kept by the AU filter -> {out}")
+                  f"{kept}/{len(records)} kept by the MERR filter -> {out}")
     console.print(f"[dim]report: {md}, {png}[/]")
+    if warning := low_keep_warning(records):
+        console.print(f"[bold red]warning:[/] {warning}", highlight=False)
+
+
+def low_keep_warning(records: list) -> str | None:  # noqa: ANN001 - MerrRecord
+    """A loud word when the filter keeps under :data:`LOW_KEEP_RATE` of the clips (exports would be thin or empty)."""
+    if not records:
+        return None
+    kept = sum(r.filter.kept for r in records)
+    if kept >= LOW_KEEP_RATE * len(records):
+        return None
+    reasons = Counter(r.filter.code for r in records if not r.filter.kept).most_common(3)
+    why = ", ".join(f"{code} {n}" for code, n in reasons)
+    return (f"the filter kept only {kept} of {len(records)} clips ({kept / len(records):.0%}; most dropped for: "
+            f"{why}). "
+            "Exports hold kept clips only: see report.md for each reason, loosen --au-threshold or --face-rank, or "
+            "export with --keep-dropped to include the dropped clips and their reasons.")
 
 
 def export_command(
     out: Path = typer.Argument(..., help="An annotate output folder."),
     fmt: str = typer.Option(..., "--format", "-f", help="emotion-llama, sharegpt or hf."),
     dest: Path | None = typer.Option(None, "--to", help="Where to write (default OUT/export/FORMAT)."),
-    include_dropped: bool = typer.Option(False, "--include-dropped", help="Also export clips the AU filter dropped."),
+    include_dropped: bool = typer.Option(False, "--keep-dropped", "--include-dropped",
+                                         help="Also export the clips the MERR filter dropped, each with its "
+                                         "filter decision and reason."),
 ) -> None:
     """Export finished annotations for training (ground-truth labels preserved in every format)."""
     from emollama.merr.exports import FORMATS, export

@@ -19,6 +19,14 @@ def register(app: typer.Typer) -> None:
         labels: Annotated[
             str | None, typer.Option("--labels", help="Score on this label set (default: the model's own classes).")
         ] = None,
+        fusion: Annotated[
+            str, typer.Option("--fusion", help="With clip: 'learned' (default) or 'handset', as in analyze.")
+        ] = "learned",
+        corrupt: Annotated[
+            list[str] | None, typer.Option("--corrupt", help="With clip: damage the decoded media first, e.g. "
+                                           "audio-noise:snr=5..10 (babble) or blur:levels=1,2,4 (repeatable).")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the --corrupt draws.")] = 0,
     ) -> None:
         """Measure a head on labelled data: accuracy, macro/weighted F1, UAR, confusion; failures listed."""
         from emollama.evaluate.errors import EvaluationInputError
@@ -26,10 +34,15 @@ def register(app: typer.Typer) -> None:
 
         if kind not in KINDS:
             raise EvaluationInputError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        from emollama.recognize.clues import FUSION_METHODS
         from emollama.validate import check_output_dir
 
+        if fusion not in FUSION_METHODS:
+            raise EvaluationInputError(f"unknown --fusion {fusion!r}; choose one of: {', '.join(FUSION_METHODS)}")
+        if kind != "clip" and fusion != "learned":
+            raise EvaluationInputError("--fusion is for eval-model clip (the whole analyze pipeline)")
         check_output_dir(out, what="--out")
-        outcome = evaluate_model(kind, manifest, labels)
+        outcome = evaluate_model(kind, manifest, labels, fusion=fusion, corrupt=corrupt, seed=seed)
         paths = write_outputs(outcome, out)
         console = Console()
         data = outcome.to_json()

@@ -58,6 +58,8 @@ class EvalOutcome:
     failed: list[dict[str, Any]] = field(default_factory=list)
     not_covered: dict[str, int] = field(default_factory=dict)
     model: str = ""
+    per_item: list[dict[str, Any]] = field(default_factory=list)  # clip: corruption draws, modality weights
+    run: dict[str, Any] = field(default_factory=dict)  # how the run was made (fusion, corruption spec, seed)
 
     def to_json(self) -> dict[str, Any]:
         s = self.scores
@@ -70,6 +72,15 @@ class EvalOutcome:
                         "confusion_matrix": {"rows": list(s.labels), "columns": [*s.labels, "other"],
                                              "counts": [list(r) for r in s.confusion]}})
         out["classes_not_covered"] = self.not_covered
+        if self.per_item:
+            weights: dict[str, list[float]] = {}
+            for r in self.per_item:
+                for m, w in r.get("modality_weights", {}).items():
+                    weights.setdefault(m, []).append(w)
+            # Mean over the clips where the modality was present: how much the fusion leaned on it.
+            out["mean_modality_weight"] = {m: round(float(np.mean(v)), 4) for m, v in weights.items()}
+        if self.run:
+            out["run"] = self.run
         out["failed"] = self.failed
         return out
 
@@ -158,9 +169,15 @@ class _TextPredictor:
 
 
 class ClipPredictor:
-    """The whole ``analyze`` pipeline (perception + the clues tier)."""
+    """The whole ``analyze`` pipeline (perception + the clues tier), optionally on corrupted media.
 
-    def __init__(self, label_set: str, perceiver: Any = None) -> None:
+    After each call :attr:`last_details` says what was applied to that clip (the corruption's
+    draws) and how the recogniser weighed each modality, so a robustness run can show the fusion
+    leaning away from a damaged modality; ``eval-model`` writes these to ``per_clip.jsonl``.
+    """
+
+    def __init__(self, label_set: str, perceiver: Any = None, fusion: str = "learned",
+                 corruptor: Any = None) -> None:
         from emollama.recognize.clues import CluesRecognizer
 
         if perceiver is None:
@@ -169,19 +186,37 @@ class ClipPredictor:
 
             perceiver = Perceiver(AnalysisSettings(label_set=label_set))
         self.perceiver = perceiver
-        self.recognizer = CluesRecognizer()
+        self.recognizer = CluesRecognizer(fusion)
         self.label_set = label_set
-        self.name = "emollama analyze (clues tier)"
+        self.corruptor = corruptor
+        self.name = f"emollama analyze (clues tier, {fusion} fusion)"
         self.classes = get_label_set(label_set).labels
+        self.last_details: dict[str, Any] = {}
 
     def __call__(self, source: Path) -> Mapping[str, float]:
-        result = self.recognizer.recognize(self.perceiver.perceive(source), self.label_set)
+        corruption = self.corruptor.draw(str(source)) if self.corruptor is not None else None
+        result = self.recognizer.recognize(self.perceiver.perceive(source, corruption=corruption), self.label_set)
+        self.last_details = {"label": result.label,
+                             "modality_weights": {m.modality: m.weight for m in result.modality_scores},
+                             "corruption": corruption.to_dict() if corruption is not None else None}
         if result.label is None:
             raise EvaluationInputError("; ".join(result.warnings) or "no label")
         return result.scores
 
 
-def make_predictor(kind: str, label_set: str | None) -> Any:
+def clip_corruptor(spec_values: list[str], seed: int, manifest: Path) -> Any:
+    """The :class:`~emollama.media.corrupt.Corruptor` of an ``eval-model clip --corrupt`` run (None: clean)."""
+    from emollama.media.corrupt import CorruptionSpec, Corruptor
+    from emollama.media.decode import MediaReader
+
+    spec = CorruptionSpec.parse(spec_values)
+    if not spec.active:
+        return None
+    sources = [str(manifest.parent / item.source) for item in read_manifest(manifest, "clip")]
+    return Corruptor(spec, seed, sources, lambda path: MediaReader(Path(path)).audio())
+
+
+def make_predictor(kind: str, label_set: str | None, fusion: str = "learned", corruptor: Any = None) -> Any:
     if kind == "face":
         return _FacePredictor()
     if kind == "voice":
@@ -189,18 +224,27 @@ def make_predictor(kind: str, label_set: str | None) -> Any:
     if kind == "text":
         return _TextPredictor()
     if kind == "clip":
-        return ClipPredictor(label_set or "merr9")
+        return ClipPredictor(label_set or "merr9", fusion=fusion, corruptor=corruptor)
     raise EvaluationInputError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 
 def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, predictor: Any = None,
-                   progress: Callable[[int, int], None] | None = None) -> EvalOutcome:
-    """Run ``predictor`` (built from ``kind`` when not given) over the manifest and score it."""
+                   progress: Callable[[int, int], None] | None = None, fusion: str = "learned",
+                   corrupt: list[str] | None = None, seed: int = 0) -> EvalOutcome:
+    """Run ``predictor`` (built from ``kind`` when not given) over the manifest and score it.
+
+    ``corrupt`` (clip only): ``--corrupt`` values, see :mod:`emollama.media.corrupt`.
+    """
     items = read_manifest(manifest, kind)
-    predictor = predictor if predictor is not None else make_predictor(kind, label_set)
+    if corrupt and kind != "clip":
+        raise EvaluationInputError("--corrupt is for eval-model clip (the whole analyze pipeline)")
+    corruptor = clip_corruptor(corrupt, seed, manifest) if corrupt else None
+    predictor = predictor if predictor is not None else make_predictor(kind, label_set, fusion, corruptor)
     model_classes = tuple(predictor.classes)
     target = get_label_set(label_set).labels if label_set else model_classes
     outcome = EvalOutcome(kind, target, None, model=predictor.name)
+    if kind == "clip":
+        outcome.run = {"fusion": fusion, "corrupt": list(corrupt or []), "seed": seed}
     for i, item in enumerate(items):
         if progress:
             progress(i, len(items))
@@ -223,6 +267,10 @@ def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, pred
         if label_set:
             scores = project_scores(scores, label_set)
         pred = max(target, key=lambda y: scores.get(y, 0.0))
+        details = getattr(predictor, "last_details", None)
+        if details is not None:
+            outcome.per_item.append({"row": item.row, "item": item.source, "label": ref, "predicted": pred,
+                                     **{k: v for k, v in details.items() if k != "label"}})
         if ref not in target:
             outcome.not_covered[ref] = outcome.not_covered.get(ref, 0) + 1
         outcome.references.append(ref)
@@ -239,6 +287,10 @@ def write_outputs(outcome: EvalOutcome, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out_dir / "metrics.json"}
     atomic_write_text(paths["metrics"], json.dumps(outcome.to_json(), indent=2, ensure_ascii=False) + "\n")
+    if outcome.per_item:
+        paths["per_clip"] = out_dir / "per_clip.jsonl"
+        atomic_write_text(paths["per_clip"], "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                     for r in outcome.per_item))
     if outcome.scores is not None:
         paths["confusion"] = confusion_matrix_png(outcome.scores, out_dir / "confusion.png",
                                                   f"{outcome.kind}: {outcome.model}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emollama.describe import AU_PHRASES, active_aus, describe_voice, intensity_word
-from emollama.merr.consistency import check_consistency
+from emollama.merr.consistency import DEFAULT_FACE_RANK, check_consistency
 from emollama.merr.fine import FineWriter, TemplateFineWriter
 from emollama.merr.inputs import ClipItem
 from emollama.merr.record import (
@@ -45,6 +45,8 @@ class AnnotateOptions:
     au_threshold: float = 1.0
     min_strength: float = 0.6
     fine_for_dropped: bool = False
+    face_rank: int = DEFAULT_FACE_RANK
+    """A label the facial-expression model ranks this high keeps a clip the AUs alone would drop (0: AUs only)."""
 
 
 def _version() -> str:
@@ -57,6 +59,26 @@ def _classify(p: Perception, label_set: str) -> tuple[str | None, dict[str, floa
     """Clues-tier prediction on an existing perception (what ``analyze`` would answer)."""
     result = CluesRecognizer().recognize(p, label_set)
     return result.label, result.scores, result.reasoning
+
+
+def face_scores_for(p: Perception, label: str) -> dict[str, float] | None:
+    """The facial-expression model's clip scores in which ``label`` can appear, for the MERR filter.
+
+    Its own classes when it has the label; otherwise projected onto the first label set that holds
+    the label (fear's mass reaches worried in mer6). None without a face the detector confirmed.
+    """
+    from emollama.labels import LABEL_SETS, project_scores
+    from emollama.recognize.fusion import UNCONFIRMED_FACE
+
+    probs = p.face.expression_probs
+    if not probs or p.face.clues.status != "ok" or p.face.clues.mean_detection_confidence < UNCONFIRMED_FACE:
+        return None
+    if label in probs:
+        return dict(probs)
+    for label_set in LABEL_SETS.values():
+        if label in label_set:
+            return project_scores(probs, label_set)
+    return None
 
 
 def _peak_frame(p: Perception) -> tuple[np.ndarray | None, tuple[float, float, float, float] | None, float | None]:
@@ -131,7 +153,8 @@ def annotate_clip(perceiver: Perceiver, item: ClipItem, options: AnnotateOptions
     subtitle = SubtitleInfo(text=words.text or "", source=words.source, language=words.language)
     decision = check_consistency(label.value, face.peak.au if face.peak else None, face_status=face.status,
                                  corner_asymmetry=p.face.corner_asymmetry, au_threshold=options.au_threshold,
-                                 min_strength=options.min_strength)
+                                 min_strength=options.min_strength, face_scores=face_scores_for(p, label.value),
+                                 face_rank=options.face_rank)
     t_describe = time.perf_counter() - t
     vision = None
     timings: dict[str, float] = {}
@@ -165,7 +188,7 @@ def annotate_clip(perceiver: Perceiver, item: ClipItem, options: AnnotateOptions
 def write_fine(record: MerrRecord, writer: FineWriter, options: AnnotateOptions) -> MerrRecord:
     """Run the fine step on a record (also used to retry ``llm_error`` clips from saved records)."""
     if not record.filter.kept and not options.fine_for_dropped:
-        fine = Fine(status="skipped", source="none", reason=f"dropped by the AU filter ({record.filter.code})")
+        fine = Fine(status="skipped", source="none", reason=f"dropped by the MERR filter ({record.filter.code})")
         return record.model_copy(update={"fine": fine})
     t = time.perf_counter()
     fine = writer.write(record)

@@ -32,6 +32,14 @@ Decision (intensities on the 0-5 scale at the peak frame):
   even at the most expressive frame. The original MERR coarse set has no neutral clips at all
   because its rule only looks for AU evidence *for* an emotion; checking for its absence is the
   natural extension.
+* **kept by the face model** when the AUs alone do not support the label but the facial-expression
+  model ranks the label among its top ``face_rank`` (2 by default) on the same face. Why: AUs here
+  come from landmark geometry, and on talking faces (a mouth that moves for speech, a per-clip
+  resting baseline that is itself expressive when the actor emotes throughout) they miss most real
+  expressions. On the RAVDESS dev takes the AU rule alone kept 12 % of correctly labelled clips
+  (happy 1/8, angry 0/8); with the face model's top 2 as a second reading it keeps 77 % and
+  still drops 70 % of wrong labels (each take given each of the other six labels), against 87 %
+  for the AU rule alone. ``face_rank=0`` restores the AU-only rule.
 * **dropped** otherwise, and always when there is no face, no peak frame, or the label has no AU
   prototype (calm, bored), each with its own reason string.
 """
@@ -45,6 +53,8 @@ from emollama.recognize.au_rules import EMOTION_AU_RULES, rule_strength, support
 
 #: Lip-corner asymmetry (inter-ocular units) that counts as a one-sided raise (contempt).
 CONTEMPT_ASYMMETRY = 0.03
+#: A label the face model ranks this high keeps a clip the AUs alone would drop.
+DEFAULT_FACE_RANK = 2
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,32 @@ class FilterDecision:
 
 
 def check_consistency(label: str, peak_au: Mapping[str, float] | None, *, face_status: str = "ok",
-                      corner_asymmetry: float = 0.0, au_threshold: float = 1.0,
-                      min_strength: float = 0.6) -> FilterDecision:
-    """Apply the MERR AU/label rule to one clip (see the module docstring for the table)."""
+                      corner_asymmetry: float = 0.0, au_threshold: float = 1.0, min_strength: float = 0.6,
+                      face_scores: Mapping[str, float] | None = None,
+                      face_rank: int = DEFAULT_FACE_RANK) -> FilterDecision:
+    """Apply the MERR rule to one clip (see the module docstring): the AUs, then the face model.
+
+    ``face_scores`` are the facial-expression model's clip scores on the label set the label comes
+    from (``None`` or ``face_rank=0``: the AU rule alone).
+    """
+    decision = _au_rule(label, peak_au, face_status=face_status, corner_asymmetry=corner_asymmetry,
+                        au_threshold=au_threshold, min_strength=min_strength)
+    if decision.kept or decision.code in ("no_face", "no_rule") or not face_scores or face_rank <= 0:
+        return decision
+    ranked = sorted(face_scores, key=lambda k: -face_scores[k])
+    if label in ranked[:face_rank]:
+        place = ranked.index(label) + 1
+        return FilterDecision(True, "face_model_support",
+                              f"{decision.reason}; but the facial-expression model ranks {label} "
+                              f"#{place} ({face_scores[label]:.2f})", decision.matched_aus, decision.strength)
+    top = ", ".join(f"{k} {face_scores[k]:.2f}" for k in ranked[:face_rank])
+    return FilterDecision(False, decision.code, f"{decision.reason}; the facial-expression model reads {top}",
+                          decision.matched_aus, decision.strength)
+
+
+def _au_rule(label: str, peak_au: Mapping[str, float] | None, *, face_status: str, corner_asymmetry: float,
+             au_threshold: float, min_strength: float) -> FilterDecision:
+    """The AU part of the rule alone (MER-Factory's rule plus the neutral and contempt cases)."""
     if face_status != "ok" or peak_au is None:
         why = "no face was tracked" if face_status in ("no_face", "ok") else f"face channel is {face_status}"
         return FilterDecision(False, "no_face", f"{why}, so no AU evidence can support '{label}'")

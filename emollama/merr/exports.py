@@ -56,6 +56,10 @@ class ExportRecord:
     fine: str | None
     fine_source: str | None
     n_frames: int
+    filter_kept: bool = True
+    """The MERR filter's decision: only ``export --keep-dropped`` writes rows where it is False."""
+    filter_code: str = ""
+    filter_reason: str = ""
 
 
 def to_export(record: MerrRecord) -> ExportRecord:
@@ -67,12 +71,13 @@ def to_export(record: MerrRecord) -> ExportRecord:
         peak_index=c.peak.native_frame if c.peak else None, peak_time_s=c.peak.time_s if c.peak else None,
         au_list=tuple(a.au for a in c.active_aus), subtitle=c.subtitle.text,
         fine=record.fine.text if fine_ok else None, fine_source=record.fine.source if fine_ok else None,
-        n_frames=record.n_frames,
+        n_frames=record.n_frames, filter_kept=record.filter.kept, filter_code=record.filter.code,
+        filter_reason=record.filter.reason,
     )
 
 
 def select(records: list[MerrRecord], include_dropped: bool = False) -> list[ExportRecord]:
-    """Records that pass the AU filter (all records with ``include_dropped``), as export rows."""
+    """Records that pass the MERR filter (all records with ``include_dropped``, each with its decision), as rows."""
     return [to_export(r) for r in records if include_dropped or r.filter.kept]
 
 
@@ -83,7 +88,9 @@ def export_emotion_llama(rows: list[ExportRecord], dest: Path) -> dict:
     skipped = sorted(r.name for r in rows if r.label not in EMOTION_LLAMA_LABELS)
     coarse = {r.name: {"caption": r.caption, "peak_index": r.peak_index, "peak_time_s": r.peak_time_s,
                        "AU_list": list(r.au_list), "label": r.label, "label_source": r.label_source,
-                       "label_confidence": r.label_confidence} for r in usable}
+                       "label_confidence": r.label_confidence,
+                       "filter": {"kept": r.filter_kept, "code": r.filter_code, "reason": r.filter_reason}}
+              for r in usable}
     fine_rows = [r for r in usable if r.fine]
     fine = {r.name: {"smp_reason_caption": r.fine, "reason_source": r.fine_source, "label": r.label,
                      "label_source": r.label_source} for r in fine_rows}
@@ -124,8 +131,15 @@ def load_emotion_llama(src: Path) -> list[ExportRecord]:
             label_confidence=c["label_confidence"], caption=c["caption"], peak_index=c["peak_index"],
             peak_time_s=c["peak_time_s"], au_list=tuple(c["AU_list"]), subtitle=subs[name],
             fine=f["smp_reason_caption"] if f else None, fine_source=f["reason_source"] if f else None,
-            n_frames=int(count)))
+            n_frames=int(count), **_filter_fields(c.get("filter"))))
     return out
+
+
+def _filter_fields(saved: dict | None) -> dict:
+    """The filter columns of an Emotion-LLaMA export (absent in exports written before they existed)."""
+    if not saved:
+        return {}
+    return {"filter_kept": bool(saved["kept"]), "filter_code": saved["code"], "filter_reason": saved["reason"]}
 
 
 # --- ShareGPT / LLaMA-Factory -------------------------------------------------------------------------------
@@ -199,7 +213,8 @@ def export_hf(rows: list[ExportRecord], dest: Path) -> dict:
                       "label_source": Value("string"), "label_confidence": Value("float64"),
                       "caption": Value("string"), "peak_index": Value("int64"), "peak_time_s": Value("float64"),
                       "au_list": Sequence(Value("string")), "subtitle": Value("string"), "fine": Value("string"),
-                      "fine_source": Value("string"), "n_frames": Value("int64")})
+                      "fine_source": Value("string"), "n_frames": Value("int64"), "filter_kept": Value("bool"),
+                      "filter_code": Value("string"), "filter_reason": Value("string")})
     data = [{**asdict(r), "au_list": list(r.au_list)} for r in rows]
     Dataset.from_list(data, features=feats).save_to_disk(str(dest))
     return {"format": "hf", "records": len(rows)}
@@ -209,7 +224,7 @@ def load_hf(src: Path) -> list[ExportRecord]:
     from datasets import load_from_disk
 
     names = [f.name for f in fields(ExportRecord)]
-    return [ExportRecord(**{**{k: row[k] for k in names}, "au_list": tuple(row["au_list"])})
+    return [ExportRecord(**{**{k: row[k] for k in names if k in row}, "au_list": tuple(row["au_list"])})
             for row in load_from_disk(str(src))]
 
 

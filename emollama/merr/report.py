@@ -68,7 +68,7 @@ def render_markdown(summary: dict[str, Any], records: list[MerrRecord], errors: 
     s = summary
     parts = ["# MERR annotation report", "",
              f"{s['clips']} clips: {s['annotated']} annotated, {s['failed']} failed; "
-             f"**{s['kept']} kept**, {s['dropped']} dropped by the AU/label filter.", ""]
+             f"**{s['kept']} kept**, {s['dropped']} dropped by the MERR filter (AUs, then the face model).", ""]
     if "clips_per_min" in s:
         run = s["run"]
         parts += [f"Last run: {run['annotated']} clips in {run['wall_s']:.1f} s wall "

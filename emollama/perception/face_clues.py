@@ -20,9 +20,11 @@ from emollama.perception.face import MIN_CONFIDENCE, FaceScan
 from emollama.perception.peak import select_peak
 from emollama.schema import FaceClues, PeakFrame
 
-#: Expression probabilities are averaged over this window around the peak and blended 50/50
-#: with the whole-clip mean: the peak says what the face expresses most, the mean how stable it is.
+#: The peak window: frames within this many seconds of the AU peak.
 PEAK_WINDOW_S = 0.5
+#: How the per-frame expression probabilities become the clip's (see :func:`pool_expression`).
+POOLING_METHODS = ("blend", "mean", "peak_window", "confidence", "expressive_half")
+DEFAULT_POOLING = "expressive_half"
 
 
 @dataclass
@@ -74,16 +76,13 @@ def summarize_faces(scan: FaceScan, has_video: bool) -> FaceSummary:
         pose = {k: round(v, 1) for k, v in head_pose_degrees(rot[peak_j]).items()}
 
     probs = np.stack([o.expression for o in obs])
-    use = confident if confident.any() else np.ones(len(obs), dtype=bool)
-    mean = probs[use].mean(axis=0)
-    at_peak = mean
-    if peak_j is not None:
-        t0 = obs[peak_j].time_s
-        window = use & (np.abs(np.array([o.time_s for o in obs]) - t0) <= PEAK_WINDOW_S)
-        at_peak = probs[window].mean(axis=0) if window.any() else probs[peak_j]
-    blended = 0.5 * mean + 0.5 * at_peak
+    times = np.array([o.time_s for o in obs])
     names = scan.expression_labels
-    canonical = {normalize_label(k): float(v) for k, v in zip(names, blended, strict=True)}
+    neutral = list(names).index("neutral") if "neutral" in names else None
+    mean = pool_expression(probs, confident, times, peak_j, "mean")
+    at_peak = pool_expression(probs, confident, times, peak_j, "peak_window")
+    pooled = pool_expression(probs, confident, times, peak_j, DEFAULT_POOLING, neutral)
+    canonical = {normalize_label(k): float(v) for k, v in zip(names, pooled, strict=True)}
 
     with_face = len(obs)
     clues = FaceClues(
@@ -107,3 +106,47 @@ def summarize_faces(scan: FaceScan, has_video: bool) -> FaceSummary:
     )
     return FaceSummary(clues, canonical, float(asym[peak_j]) if peak_j is not None else 0.0,
                        peak.index if peak is not None else None)
+
+
+def pool_expression(probs: np.ndarray, confident: np.ndarray, times: np.ndarray, peak: int | None,
+                    method: str = DEFAULT_POOLING, neutral: int | None = None) -> np.ndarray:
+    """One clip's expression probabilities from its frames' (``probs``: T x classes).
+
+    Only confidently detected frames count (all of them when none is). Methods, compared on the
+    RAVDESS dev takes in ``docs/heads.md``:
+
+    * ``mean``: every frame alike, so neutral and talking frames dilute a brief expression;
+    * ``peak_window``: the frames within :data:`PEAK_WINDOW_S` of the AU peak (``peak`` indexes
+      ``probs``), the peak frame alone when none is confident;
+    * ``blend``: half ``mean``, half ``peak_window`` (the peak says what the face shows most, the
+      mean how lasting it is);
+    * ``confidence``: frames weighted by how sure the head is of them, exp(-entropy), so frames
+      the head cannot read (motion, talking mouth, half-turned head) count less;
+    * ``expressive_half``: the mean of the half of the frames least likely neutral (``neutral``
+      indexes that class), i.e. the stretch where the face expresses most. The default: on the
+      52 RAVDESS dev takes it scored 0.692 alone and 0.596 in the hand-set fusion, against
+      0.654 / 0.538 for ``blend`` (used before) and 0.673 / 0.538 for ``confidence``. A neutral
+      clip stays neutral (its least neutral frames are still neutral: 4 of 4 neutral takes).
+    """
+    if method not in POOLING_METHODS:
+        raise ValueError(f"unknown pooling {method!r}; choose one of {POOLING_METHODS}")
+    probs = np.asarray(probs, dtype=np.float64)
+    use = np.asarray(confident, dtype=bool)
+    if not use.any():
+        use = np.ones(len(probs), dtype=bool)
+    p = probs[use]
+    if method == "mean":
+        return p.mean(axis=0)
+    if method in ("peak_window", "blend"):
+        at_peak = p.mean(axis=0)
+        if peak is not None:
+            window = use & (np.abs(np.asarray(times) - times[peak]) <= PEAK_WINDOW_S)
+            at_peak = probs[window].mean(axis=0) if window.any() else probs[peak]
+        return at_peak if method == "peak_window" else 0.5 * p.mean(axis=0) + 0.5 * at_peak
+    if method == "confidence":
+        weight = np.exp((p * np.log(np.maximum(p, 1e-12))).sum(axis=1))
+        return (p * weight[:, None]).sum(axis=0) / weight.sum()
+    if neutral is None:
+        return p.mean(axis=0)
+    keep = np.argsort(p[:, neutral])[:max(1, int(round(len(p) / 2)))]
+    return p[keep].mean(axis=0)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emollama.media.corrupt import ClipCorruption
 from emollama.media.decode import Frame, MediaReader, check_fps
 from emollama.media.subtitles import resolve_subtitle
 from emollama.perception.face import FaceAnalyzer, FaceScan
@@ -101,11 +102,13 @@ class Perceiver:
 
     def perceive(self, path: str | Path, *, subtitle: str | None = None, fps: float | None = None,
                  progress: Progress | None = None, keep_crops: int = 0, encoder_frames: int = 0,
-                 media_progress: MediaProgress | None = None) -> Perception:
+                 media_progress: MediaProgress | None = None, corruption: ClipCorruption | None = None
+                 ) -> Perception:
         """Every perception stage on one file.
 
         ``progress`` hears each stage's name; ``media_progress`` how far the face stage (the slow
-        one on video) has got, in media seconds.
+        one on video) has got, in media seconds. ``corruption`` (robustness checks only) damages
+        the decoded audio and frames before any model sees them.
 
         ``keep_crops``/``encoder_frames``: also keep that many evenly spread main-face crops /
         frames (plus the peak frame) for a multimodal model's encoders.
@@ -121,10 +124,13 @@ class Perceiver:
         # sound runs past the limit is refused before the face stage works through its video.
         t = time.perf_counter()
         audio = reader.audio()
+        if corruption is not None:
+            audio = corruption.audio(audio)
         timings["audio_decode_s"] = time.perf_counter() - t
         step("face")
         t = time.perf_counter()
-        scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress)
+        scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress,
+                                      corruption.frames if corruption is not None else None)
         timings["decode_and_face_s"] = time.perf_counter() - t
 
         step("voice")
@@ -177,15 +183,20 @@ class Perceiver:
 
 
 def face_stage(analyzer: FaceAnalyzer, reader: MediaReader, fps: float, keep_crops: int = 0,
-               media_progress: MediaProgress | None = None) -> tuple[FaceScan, FaceSummary, MediaInfo]:
+               media_progress: MediaProgress | None = None,
+               transform: Callable[[Iterator[Frame]], Iterator[Frame]] | None = None
+               ) -> tuple[FaceScan, FaceSummary, MediaInfo]:
     """Decode the sampled frames once and track the face; the media info gains the sampling facts.
 
-    Its own function so ``eval-model face`` runs exactly this on photos.
+    Its own function so ``eval-model face`` runs exactly this on photos. ``transform`` changes the
+    decoded frames first (the blur of a robustness check).
     """
     info = reader.info
     expected = int(info.duration_s * fps) + 1 if info.kind == "video" else 1
     if info.has_video:
         frames = reader.frames(fps)
+        if transform is not None:
+            frames = transform(frames)
         if media_progress is not None and info.kind == "video":
             frames = _reporting(frames, media_progress, info.duration_s)
         scan = analyzer.scan(frames, static=info.kind == "image", expected_frames=expected, keep_crops=keep_crops)

@@ -4,8 +4,9 @@ Why relative measures: a deep voice is not a sad voice. Every prosodic measure i
 as measured and relative to a reference - the clip's own calm baseline (its quieter, lower
 stretches) for excursions, and a sex-typical norm (chosen from the speaker's own median F0) for
 level - so the clues say "pitch peaks 6 semitones above this speaker's baseline", not "pitch is
-220 Hz". Arousal is a documented heuristic over those relative measures; it is the only emotion
-signal read from prosody here (valence is not reliably audible in prosody alone).
+220 Hz". Arousal is read from those measures by a logistic model calibrated on labelled speech
+(:mod:`emollama.heads.arousal`); it is the only emotion signal read from prosody here (valence is
+not reliably audible in prosody alone).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emollama.errors import ModelUnavailableError
+from emollama.heads.arousal import shipped_arousal_model
 from emollama.heads.calibration import softmax
 from emollama.schema import SpeechSegment, VoiceClues
 
@@ -95,7 +97,7 @@ class VoiceAnalyzer:
             return VoiceClues(status="no_speech", vad_confidence=vad_conf,
                               note="sound is present but no speech was detected"), None
         prosody, relative, track = prosody_measures(audio, segments)
-        arousal = arousal_from_prosody(relative)
+        arousal = shipped_arousal_model().arousal({"prosody": prosody, "relative": relative})
         return VoiceClues(status="ok", speech_segments=segments, speech_duration_s=round(speech_s, 3),
                           vad_confidence=round(vad_conf, 3), prosody=prosody, relative=relative,
                           arousal=arousal), track
@@ -168,27 +170,6 @@ def prosody_measures(audio: np.ndarray, segments: list[SpeechSegment]
     relative["rate_vs_typical"] = _r(rate / _TYPICAL_RATE) if rate is not None else None
     track = ProsodyTrack(f0_hz=np.where(in_speech_f0, f0, 0.0), intensity_db=np.where(in_speech_db, db, np.nan))
     return prosody, relative, track
-
-
-def arousal_from_prosody(relative: dict[str, float | None]) -> float | None:
-    """Arousal in [-1, 1]: raised pitch level, wide pitch range, loudness swings and fast speech.
-
-    Each term is scaled so a typical calm conversational value maps near 0; the sum goes through
-    tanh. The zero points (0 st above norm, 5 st range, 10 dB loudness swing, typical rate) are
-    conventional values for conversational speech.
-    """
-    terms = []
-    if relative.get("pitch_level_vs_norm_st") is not None:
-        terms.append(relative["pitch_level_vs_norm_st"] / 4.0)
-    if relative.get("pitch_range_st") is not None:
-        terms.append((relative["pitch_range_st"] - 5.0) / 4.0)
-    if relative.get("loudness_peak_vs_baseline_db") is not None:
-        terms.append((relative["loudness_peak_vs_baseline_db"] - 10.0) / 6.0)
-    if relative.get("rate_vs_typical") is not None:
-        terms.append((relative["rate_vs_typical"] - 1.0) * 1.5)
-    if not terms:
-        return None
-    return round(float(np.tanh(np.mean(terms) * 1.5)), 3)
 
 
 def voice_label_scores(arousal: float) -> dict[str, float]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 
-from emollama.labels import get_label_set
+from emollama.labels import LabelSet, get_label_set
 from emollama.perception.pipeline import Perception
 from emollama.recognize.au_rules import au_emotion_scores
 from emollama.recognize.fusion import (
     UNCONFIRMED_FACE,
     ModalityEvidence,
+    emotional_content,
     face_reliability,
     fuse,
     voice_reliability,
@@ -24,7 +25,7 @@ from emollama.recognize.fusion import (
 )
 from emollama.recognize.reasoning import write_reasoning
 from emollama.recognize.result import build_result, uniform_scores
-from emollama.schema import AnalysisResult
+from emollama.schema import AnalysisResult, ModalityScores
 
 
 def clues_evidence(p: Perception) -> list[ModalityEvidence]:
@@ -55,7 +56,8 @@ def clues_evidence(p: Perception) -> list[ModalityEvidence]:
     words = p.clues.words
     if words.status == "ok" and p.text_probs:
         out.append(ModalityEvidence("words", p.text_probs,
-                                    words_reliability(words.source, words.text, words.asr_confidence),
+                                    words_reliability(words.source, words.text, words.asr_confidence)
+                                    * emotional_content(p.text_probs),
                                     "text head (GoEmotions+MELD) + emotion words"))
     return out
 
@@ -69,21 +71,50 @@ def face_warnings(p: Perception) -> list[str]:
     return []
 
 
+#: How the modalities are combined: the learned Conv-Attention head (default: it wins on the dev
+#: clips, see docs/heads.md) or the hand-set log-linear pooling of :mod:`emollama.recognize.fusion`.
+FUSION_METHODS = ("learned", "handset")
+DEFAULT_FUSION = "learned"
+
+
 class CluesRecognizer:
-    """Perception → fused label, scores and reasoning. Holds no models: fusion is arithmetic."""
+    """Perception → fused label, scores and reasoning.
+
+    ``fusion="learned"`` runs the shipped Conv-Attention head (:mod:`emollama.recognize.conv_attention`)
+    on the clip's per-modality features; the hand-set pooling still runs, for the per-modality
+    scores in the result and for the labels the head has no class for (see
+    :func:`~emollama.recognize.conv_attention.onto_label_set`). ``fusion="handset"`` is the
+    arithmetic pooling alone, as before the head existed.
+    """
 
     tier = "clues"
     stage = "fusion"
+
+    def __init__(self, fusion: str = DEFAULT_FUSION) -> None:
+        if fusion not in FUSION_METHODS:
+            from emollama.errors import InputError
+
+            raise InputError(f"unknown fusion {fusion!r}; choose one of: {', '.join(FUSION_METHODS)}")
+        self.fusion = fusion
+        self.learned = None
+        if fusion == "learned":
+            from emollama.recognize.conv_attention import LearnedFusion
+
+            self.learned = LearnedFusion.shipped()
 
     def recognize(self, p: Perception, label_set: str) -> AnalysisResult:
         labels = get_label_set(label_set)
         t = time.perf_counter()
         evidence = clues_evidence(p)
         warnings = list(p.warnings) + face_warnings(p)
+        models = dict(p.models)
         label: str | None = None
         if evidence:
             scores, per_modality = fuse(evidence, labels)
             if sum(m.weight for m in per_modality) > 0:
+                if self.learned is not None:
+                    scores, per_modality = self._learned(p, scores, per_modality, labels)
+                    models["fusion"] = self.learned.name
                 label = max(scores, key=scores.__getitem__)
             else:
                 warnings.append("every modality had zero reliability (e.g. a face the detector could not "
@@ -91,7 +122,23 @@ class CluesRecognizer:
         else:
             scores, per_modality = uniform_scores(labels), []
             warnings.append("no usable face, voice or words: no emotion could be recognised")
+        if "fusion" not in models:
+            models["fusion"] = "hand-set log-linear pooling (emollama)"
         reasoning = write_reasoning(p.clues, scores, label, per_modality)
         p.timings["fusion_and_reasoning_s"] = time.perf_counter() - t
         return build_result(p, tier=self.tier, labels=labels, label=label, scores=scores, reasoning=reasoning,
-                            models=dict(p.models), warnings=warnings, modality_scores=per_modality)
+                            models=models, warnings=warnings, modality_scores=per_modality)
+
+    def _learned(self, p: Perception, handset: dict[str, float], per_modality: list[ModalityScores],
+                 labels: LabelSet) -> tuple[dict[str, float], list[ModalityScores]]:
+        """The head's scores on ``labels``; each modality's weight becomes the head's attention on it."""
+        from emollama.recognize.conv_attention import onto_label_set
+        from emollama.recognize.fusion_inputs import from_perception
+
+        x = from_perception(p)
+        if not any(x.present.values()):  # only the prosody-arousal fallback: nothing the head reads
+            return handset, per_modality
+        probs, attention = self.learned.predict(x)  # type: ignore[union-attr]
+        scores = onto_label_set(probs, handset, labels)
+        weighted = [m.model_copy(update={"weight": round(attention.get(m.modality, 0.0), 3)}) for m in per_modality]
+        return {y: round(v, 4) for y, v in scores.items()}, weighted

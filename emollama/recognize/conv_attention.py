@@ -17,6 +17,7 @@ misreads. Small on purpose (about 80 k parameters at width 64): the multimodal t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from torch import nn
 
 from emollama.errors import ModelUnavailableError
 from emollama.heads import HEADS_DIR
+from emollama.labels import LabelSet, project_scores
 from emollama.recognize.fusion_inputs import DIMS, FACE_FRAMES, MODALITIES, FusionInputs
 
 FUSION_DIR = HEADS_DIR / "fusion"
@@ -157,15 +159,23 @@ class ConvAttentionFusion(nn.Module):
         if not path.is_file():
             raise ModelUnavailableError(f"fusion head weights missing at {path}; rebuild them with the command in "
                                         f"{FUSION_DIR / 'MODEL_CARD.md'} or use --fusion handset")
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        raw = dict(ck["config"])
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+            raw = dict(ck["config"])
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
+            raise ModelUnavailableError(f"{path}: not a readable fusion head checkpoint ({type(exc).__name__}); "
+                                        "retrain it with python -m emollama.train.fusion") from None
         raw["labels"] = tuple(raw["labels"])
         config = ConvAttentionConfig(**raw)
         if config.dims != DIMS:
             raise ModelUnavailableError(f"{path}: fusion head built for inputs {config.dims}, this version makes "
                                         f"{DIMS}; retrain it with python -m emollama.train.fusion")
         net = cls(config)
-        net.load_state_dict(ck["model"], strict=True)
+        try:
+            net.load_state_dict(ck["model"], strict=True)
+        except RuntimeError as exc:  # missing / unexpected / misshapen tensors: name them, no traceback
+            raise ModelUnavailableError(f"{path}: not a fusion head of this version ({exc}); retrain it with "
+                                        "python -m emollama.train.fusion") from None
         net.meta = ck.get("meta", {})
         return net.eval()
 
@@ -186,6 +196,13 @@ class LearnedFusion:
         self.labels = self.net.config.labels
         self.name = "Conv-Attention fusion head (emollama, RAVDESS dev + cross-corpus pairs)"
 
+    @classmethod
+    def shipped(cls) -> LearnedFusion:
+        """The packaged head, loaded once per process (it is read-only: every recogniser may share it)."""
+        if not _SHIPPED:
+            _SHIPPED.append(cls())
+        return _SHIPPED[0]
+
     @torch.inference_mode()
     def predict(self, x: FusionInputs) -> tuple[dict[str, float], dict[str, float]]:
         batch = collate([x])
@@ -193,3 +210,24 @@ class LearnedFusion:
         weights = self.net.modality_weights(batch)[0].numpy()
         return ({y: float(v) for y, v in zip(self.labels, probs, strict=True)},
                 {m: float(w) for m, w in zip(MODALITIES, weights, strict=True)})
+
+
+_SHIPPED: list[LearnedFusion] = []
+
+
+def onto_label_set(learned: Mapping[str, float], handset: Mapping[str, float], labels: LabelSet) -> dict[str, float]:
+    """The learned head's scores on ``labels``, with the hand-set fusion's say on labels the head lacks.
+
+    The head decides among its basic labels (dfew7). A result label set may hold labels it has no
+    class for (merr9's worried, doubt and contempt, which only the emotion words, the AU rules or
+    the face head's contempt class can speak to): those keep the mass the hand-set fusion gave
+    them, m, and the head's projected scores share the rest, 1 - m. On dfew7 and ekman7 this is
+    the head's answer unchanged.
+    """
+    own = set(learned)
+    projected = project_scores(learned, labels)
+    extra = [y for y in labels.labels if y not in own]
+    m = float(sum(handset.get(y, 0.0) for y in extra))
+    out = {y: (1.0 - m) * projected[y] + (handset.get(y, 0.0) if y in extra else 0.0) for y in labels.labels}
+    total = sum(out.values())
+    return {y: v / total for y, v in out.items()}

@@ -24,7 +24,14 @@ fitted on their own dev data (``emollama.heads.calibration``; ECE before/after i
 sum adds comparable log-probabilities. Reliability signals per modality, unchanged:
 face = sqrt(coverage) x mean detection confidence (at least 0.3 for a face the mesh tracks but the
 detector does not confirm, e.g. a tight crop); voice = min(1, speech s / 2) x VAD confidence;
-words = min(1, characters / 12), times the ASR confidence for ASR text (0.5 when unknown).
+words = min(1, characters / 12), times the ASR confidence for ASR text (0.5 when unknown), times
+the text's emotional content (:func:`emotional_content`).
+
+Absence of evidence (issue 20): lexically neutral words ("Kids are talking by the door", said
+angrily) are not evidence of a neutral feeling, only the absence of evidence from the words. With
+the words weighted by their emotional content, 1 - p_words(neutral), such a transcript drops out of
+the pooling instead of outvoting the face and the voice; words that carry emotion keep their
+weight. On the RAVDESS dev takes this alone took the hand-set fusion from 0.33 to 0.54 (dev).
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ MESH_ONLY_CONFIDENCE = 0.3
 #: Below this mean detection confidence the detector never confirmed the face at all: the mesh fitted
 #: a face-like region (an upside-down photo gave 0.00), and the face is not used.
 UNCONFIRMED_FACE = 0.01
+#: Least weight factor of words the text head reads as neutral (see :func:`emotional_content`).
+MIN_EMOTIONAL_CONTENT = 0.05
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,12 @@ def face_reliability(coverage: float, mean_confidence: float) -> float:
 def voice_reliability(speech_s: float, vad_confidence: float) -> float:
     """Prosody from under two seconds of speech is thin evidence."""
     return float(min(1.0, speech_s / 2.0) * np.clip(vad_confidence, 0, 1))
+
+
+def emotional_content(text_probs: Mapping[str, float]) -> float:
+    """How much emotion the words carry: 1 - the text head's neutral probability, at least
+    :data:`MIN_EMOTIONAL_CONTENT` (words alone still give a label, with little confidence)."""
+    return float(np.clip(1.0 - float(text_probs.get("neutral", 0.0)), MIN_EMOTIONAL_CONTENT, 1.0))
 
 
 def words_reliability(source: str, text: str, asr_confidence: float | None) -> float:

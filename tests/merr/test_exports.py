@@ -49,6 +49,15 @@ def test_emotion_llama_layout(records, tmp_path) -> None:
     assert rows[0]["name"] == name and "happy" in rows[0]["sentence"]
 
 
+def test_keep_dropped_exports_say_why_each_clip_was_dropped(records, tmp_path) -> None:
+    export(records, "emotion-llama", tmp_path, include_dropped=True)
+    coarse = json.loads((tmp_path / "MERR_coarse_grained.json").read_text())
+    dropped = {k: v["filter"] for k, v in coarse.items() if not v["filter"]["kept"]}
+    assert dropped, "the fixture has clips the filter drops"
+    assert all(f["code"] and f["reason"] for f in dropped.values())
+    assert coarse["astronaut_happy"]["filter"]["kept"] is True
+
+
 def test_sharegpt_media_tags_match(records, tmp_path) -> None:
     export(records, "sharegpt", tmp_path, include_dropped=True)
     lines = [json.loads(x) for x in (tmp_path / "merr_sharegpt.jsonl").read_text().splitlines()]

@@ -34,6 +34,36 @@ def test_weak_prototype_and_threshold() -> None:
     assert not check_consistency("surprise", aus(AU01=0.9, AU02=0.9, AU26=0.9)).kept
 
 
+def test_the_face_model_keeps_what_landmark_aus_miss_and_still_drops_contradictions() -> None:
+    face = {"happy": 0.55, "neutral": 0.25, "sad": 0.1, "angry": 0.05, "surprise": 0.05}
+    weak_aus = aus(AU12=0.6)  # a talking mouth hides the smile's AUs
+    kept = check_consistency("happy", weak_aus, face_scores=face)
+    assert kept.kept and kept.code == "face_model_support" and "#1" in kept.reason
+    assert check_consistency("neutral", aus(AU25=1.5), face_scores=face).kept  # ranked #2
+    contradiction = check_consistency("sad", weak_aus, face_scores=face, face_rank=2)
+    assert not contradiction.kept and contradiction.code == "missing_required_aus"
+    assert "happy 0.55" in contradiction.reason
+    assert not check_consistency("happy", weak_aus, face_scores=face, face_rank=0).kept  # the AU rule alone
+    assert check_consistency("sad", weak_aus, face_scores=face, face_rank=3).kept
+    assert not check_consistency("angry", None, face_status="no_face", face_scores=face).kept
+
+
+def test_a_low_keep_rate_is_said_loudly() -> None:
+    from types import SimpleNamespace
+
+    from emollama.cli.annotate import low_keep_warning
+
+    def rec(kept: bool, code: str = "au_support") -> SimpleNamespace:
+        return SimpleNamespace(filter=SimpleNamespace(kept=kept, code=code))
+
+    few = [rec(True)] + [rec(False, "missing_required_aus")] * 4 + [rec(False, "no_face")] * 2
+    warning = low_keep_warning(few)
+    assert warning is not None and "1 of 7" in warning and "missing_required_aus 4" in warning
+    assert "--keep-dropped" in warning
+    assert low_keep_warning([rec(True)] + [rec(False)] * 3) is None  # 25 % kept
+    assert low_keep_warning([]) is None
+
+
 def test_neutral_contempt_no_face_and_unruled_labels() -> None:
     assert check_consistency("neutral", aus(AU45=3.0, AU12=0.5)).code == "neutral_at_rest"
     assert check_consistency("neutral", aus(AU04=2.0)).code == "neutral_but_active"

@@ -15,18 +15,24 @@ leave-one-speaker-out (a head refitted without that speaker, with the shipped he
 temperature), because the shipped head has seen every EmoDB speaker and would look far surer on
 them than on any new voice. Per label, :data:`PAIRS_PER_LABEL` pairs; each pair has its voice with
 probability :data:`PAIR_VOICE_SHARE` and its text with probability :data:`PAIR_TEXT_SHARE`. EmoDB
-has no *surprise*: surprise pairs never have a voice, and there are only ``PAIRS_PER_LABEL ×
-PAIR_VOICE_SHARE`` of them, so among voiceless pairs every label is equally common and "no voice"
-does not point to surprise. Face crops of image corpora have no landmark AUs: pairs never have
-``action_units``. The seed fixes every draw.
+has no *surprise*, and the voice head no surprise class: a surprise pair's voice is an EmoDB
+utterance of a high-arousal label (:data:`SURPRISE_VOICES`: surprise is a high-arousal state in
+the circumplex, and surprised speech is raised and loud), so surprise pairs have a voice as often
+as the others, and a calm voice still speaks against surprise. Two earlier versions were worse
+on the dev takes with a head trained on pairs only: no voice for surprise pairs (the head learned
+"a voice is present, so not surprise": surprise recall 0/7, accuracy 0.57 on 51 takes) and a voice of any
+label (the voice then never spoke against surprise, which became the answer to every
+disagreement: 19 of 52 takes, accuracy 0.40). Face crops of image corpora have no landmark AUs:
+pairs never have ``action_units``. The seed fixes every draw.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +53,8 @@ from emollama.recognize.fusion_inputs import (
 PAIRS_PER_LABEL = 400
 PAIR_VOICE_SHARE = 0.5
 PAIR_TEXT_SHARE = 0.5
+#: EmoDB labels whose voices stand in for surprised speech (see the module docstring).
+SURPRISE_VOICES = ("happy", "fear", "angry")
 #: RAVDESS file names end in ...-emotion-intensity-statement-repetition-actor (the full names start
 #: with modality and vocal channel; the dev copy keeps only the channel).
 _RAVDESS = re.compile(r"(?:\d\d-){3,4}(\d\d)-(\d\d)-(\d\d)(?:\.\w+)?$")
@@ -60,6 +68,51 @@ class Sample:
     label: str
     group: str  # cross-validation group (e.g. RAVDESS sentence + repetition); "pairs" for pairs
     source: str
+    replay: ClipReplay | None = None  # clips only: what the hand-set fusion and the face pooling need
+
+
+@dataclass
+class ClipReplay:
+    """What it takes to replay the hand-set fusion on a clip without perceiving it again.
+
+    ``frame_probs`` (T x face classes, ``frame_labels`` order), ``confident`` and ``times`` per
+    tracked frame and ``peak`` (index into them, -1 for none) let every face pooling method of
+    :func:`emollama.perception.face_clues.pool_expression` be compared; ``evidence`` is the
+    hand-set fusion's input (:func:`emollama.recognize.clues.clues_evidence`) as plain data.
+    """
+
+    frame_probs: np.ndarray
+    frame_labels: list[str]
+    confident: np.ndarray
+    times: np.ndarray
+    peak: int
+    evidence: list[dict]
+
+    @classmethod
+    def of(cls, p: object) -> ClipReplay:
+        from emollama.perception.face import MIN_CONFIDENCE
+        from emollama.recognize.clues import clues_evidence
+
+        main = p.scan.main  # type: ignore[attr-defined]
+        obs = main.observations if main is not None else []
+        peak = p.face.clues.peak  # type: ignore[attr-defined]
+        index = {o.frame_index: i for i, o in enumerate(obs)}
+        n_labels = len(p.scan.expression_labels)  # type: ignore[attr-defined]
+        return cls(np.stack([o.expression for o in obs]) if obs else np.zeros((0, n_labels)),
+                   [normalize_label(k) for k in p.scan.expression_labels],  # type: ignore[attr-defined]
+                   np.array([o.confidence >= MIN_CONFIDENCE for o in obs], dtype=bool),
+                   np.array([o.time_s for o in obs]), index.get(peak.index, -1) if peak is not None else -1,
+                   [{"modality": e.modality, "probs": dict(e.probs), "reliability": e.reliability,
+                     "source": e.source} for e in clues_evidence(p)])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"r_probs": self.frame_probs, "r_labels": np.array(self.frame_labels), "r_confident": self.confident,
+                "r_times": self.times, "r_peak": np.array(self.peak), "r_evidence": np.array(json.dumps(self.evidence))}
+
+    @classmethod
+    def from_arrays(cls, z: Mapping[str, np.ndarray]) -> ClipReplay:
+        return cls(z["r_probs"], [str(v) for v in z["r_labels"]], z["r_confident"].astype(bool), z["r_times"],
+                   int(z["r_peak"]), json.loads(str(z["r_evidence"])))
 
 
 def ravdess_group(name: str) -> str | None:
@@ -77,23 +130,30 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _save(path: Path, x: FusionInputs) -> None:
+def _save(path: Path, x: FusionInputs, replay: ClipReplay) -> None:
     _write_npz(path, face=x.face, face_frames=x.face_frames, action_units=x.action_units, voice=x.voice,
-             words=x.words, present=np.array([x.present[m] for m in x.present]), names=np.array(list(x.present)))
+               words=x.words, present=np.array([x.present[m] for m in x.present]), names=np.array(list(x.present)),
+               **replay.arrays())
 
 
-def _load(path: Path) -> FusionInputs:
+def _load(path: Path) -> tuple[FusionInputs, ClipReplay] | None:
+    """A cached clip, or None for a cache file of an older layout (then the clip is perceived again)."""
     with np.load(path) as z:
+        if "r_evidence" not in z.files:
+            return None
         present = dict(zip([str(n) for n in z["names"]], [bool(v) for v in z["present"]], strict=True))
-        return FusionInputs(z["face"], int(z["face_frames"]), z["action_units"], z["voice"], z["words"], present)
+        return (FusionInputs(z["face"], int(z["face_frames"]), z["action_units"], z["voice"], z["words"], present),
+                ClipReplay.from_arrays(z))
 
 
 def clip_samples(manifest: Path, cache: Path, perceiver: object | None = None, *, words: bool = True,
                  log: Log | None = None) -> tuple[list[Sample], list[dict[str, str]]]:
     """One sample per labelled clip (calm skipped), and the clips that failed with their reason.
 
-    ``words=False`` drops the transcript modality (the RAVDESS sentences are the same for every
-    emotion: the issue's protocol gives the fusion no help from them).
+    ``words`` (default) keeps the transcript as ``analyze`` sees it (speech recognition): the head
+    is trained and scored on what it will meet. The RAVDESS sentences are the same for every
+    emotion, so they cannot help it find the label; they teach it that lexically neutral words
+    are no evidence of a neutral feeling. ``words=False`` withholds them.
     """
     from emollama.recognize.fusion_inputs import from_perception
 
@@ -110,27 +170,40 @@ def clip_samples(manifest: Path, cache: Path, perceiver: object | None = None, *
         st = path.stat()
         key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
         cached = cache / f"{path.stem}.{key}.npz"
-        if cached.is_file():
-            x = _load(cached)
-        else:
+        loaded = _load(cached) if cached.is_file() else None
+        if loaded is None:
             if perceiver is None:
                 from emollama.perception.pipeline import Perceiver
 
                 perceiver = Perceiver()
             try:
-                x = from_perception(perceiver.perceive(path))  # type: ignore[attr-defined]
+                p = perceiver.perceive(path)  # type: ignore[attr-defined]
+                loaded = from_perception(p), ClipReplay.of(p)
             except Exception as exc:  # noqa: BLE001 - a bad clip is listed and skipped, never fatal
                 failed.append({"path": row["path"], "reason": str(exc) or type(exc).__name__})
                 continue
-            _save(cached, x)
+            _save(cached, *loaded)
+        x, replay = loaded
         if log:
             log(f"clip {i + 1}/{len(rows)} {row['path']}")
         if not words:
             x.present["words"] = False
             x.words = np.zeros_like(x.words)
         group = row.get("group") or ravdess_group(row["path"]) or row["path"]
-        out.append(Sample(x, label, group, row["path"]))
+        out.append(Sample(x, label, group, row["path"], replay))
     return out, failed
+
+
+def restrict(samples: list[Sample], modalities: tuple[str, ...]) -> list[Sample]:
+    """The samples as a head that reads only ``modalities`` sees them; samples left with none are dropped."""
+    out = []
+    for s in samples:
+        present = {m: s.inputs.present[m] and m in modalities for m in s.inputs.present}
+        if any(present.values()):
+            x = FusionInputs(s.inputs.face, s.inputs.face_frames, s.inputs.action_units, s.inputs.voice,
+                             s.inputs.words, present)
+            out.append(Sample(x, s.label, s.group, s.source, s.replay))
+    return out
 
 
 def _fer_val_faces(root: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -220,19 +293,19 @@ def pair_samples(data: Path, cache: Path, labels: tuple[str, ...], seed: int = 0
     by = {name: {y: np.flatnonzero(np.array(ys) == y) for y in labels}
           for name, ys in (("face", face_y), ("voice", voice_y), ("words", text_y))}
     out: list[Sample] = []
+    aroused = np.flatnonzero(np.isin(np.array(voice_y), SURPRISE_VOICES))
     for y in labels:
-        has_voice = len(by["voice"][y]) > 0
-        n = per_label if has_voice else int(per_label * PAIR_VOICE_SHARE)
-        for _ in range(n):
+        voice_pool = by["voice"][y] if len(by["voice"][y]) else aroused  # surprise: a high-arousal voice
+        for _ in range(per_label):
             x = FusionInputs.empty()
             x.face, x.face_frames = face_sequence(faces[rng.choice(by["face"][y])][None, :])
             x.present["face"] = True
-            if has_voice and rng.random() < PAIR_VOICE_SHARE:
-                x.voice, x.present["voice"] = voices[rng.choice(by["voice"][y])], True
+            if rng.random() < PAIR_VOICE_SHARE:
+                x.voice, x.present["voice"] = voices[rng.choice(voice_pool)], True
             if len(by["words"][y]) and rng.random() < PAIR_TEXT_SHARE:
                 x.words, x.present["words"] = texts[rng.choice(by["words"][y])], True
             out.append(Sample(x, y, "pairs", "pair"))
     return out
 
 
-__all__ = ["Sample", "clip_samples", "pair_samples", "ravdess_group", "VOICE_LABELS"]
+__all__ = ["ClipReplay", "Sample", "clip_samples", "restrict", "pair_samples", "ravdess_group", "VOICE_LABELS"]

@@ -30,6 +30,7 @@ import torch
 from emollama.recognize.conv_attention import ConvAttentionConfig, ConvAttentionFusion, collate
 from emollama.recognize.fusion_inputs import MODALITIES
 from emollama.train.fusion.data import Log, Sample
+from emollama.train.fusion.pseudo import threshold_tradeoff
 
 MODALITY_DROPOUT = 0.3
 CLIP_SHARE = 0.5
@@ -103,12 +104,16 @@ def train_head(samples: list[Sample], config: ConvAttentionConfig, settings: Tra
 
 
 @torch.inference_mode()
+def predict_proba(net: ConvAttentionFusion, samples: list[Sample]) -> np.ndarray:
+    """(N, labels) probabilities."""
+    return torch.softmax(net(collate([s.inputs for s in samples])), dim=-1).numpy()
+
+
 def predict(net: ConvAttentionFusion, samples: list[Sample]) -> list[str]:
-    logits = net(collate([s.inputs for s in samples]))
-    return [net.config.labels[i] for i in logits.argmax(-1).tolist()]
+    return [net.config.labels[i] for i in predict_proba(net, samples).argmax(-1).tolist()]
 
 
-def _summary(refs: list[str], preds: list[str], labels: tuple[str, ...]) -> dict:
+def summary(refs: list[str], preds: list[str], labels: tuple[str, ...]) -> dict:
     per_class = {y: round(float(np.mean([p == y for r, p in zip(refs, preds, strict=True) if r == y])), 3)
                  for y in labels if y in refs}
     return {"n": len(refs), "accuracy": round(float(np.mean([r == p for r, p in zip(refs, preds, strict=True)])), 4),
@@ -116,43 +121,50 @@ def _summary(refs: list[str], preds: list[str], labels: tuple[str, ...]) -> dict
 
 
 def cross_validate(clips: list[Sample], pairs: list[Sample], config: ConvAttentionConfig,
-                   settings: TrainSettings, log: Log | None = None) -> dict:
-    """Held-out-group accuracy on the clips, with and without the dev clips in training."""
+                   settings: TrainSettings, log: Log | None = None, extra: list[Sample] | None = None) -> dict:
+    """Held-out-group accuracy on the clips, with and without the dev clips in training.
+
+    ``extra`` (pseudo-labelled clips) joins the training set of every fold and is never scored.
+    """
     say = log or (lambda _m: None)
     groups = sorted({s.group for s in clips})
     refs = [s.label for s in clips]
-    preds = [""] * len(clips)
+    probs = np.zeros((len(clips), len(config.labels)))
     for g in groups:
         say(f"cross-validation: holding out {g}")
-        train = pairs + [s for s in clips if s.group != g]
+        train = pairs + (extra or []) + [s for s in clips if s.group != g]
         net = train_head(train, config, settings, log)
         held = [i for i, s in enumerate(clips) if s.group == g]
-        for i, p in zip(held, predict(net, [clips[i] for i in held]), strict=True):
-            preds[i] = p
+        probs[held] = predict_proba(net, [clips[i] for i in held])
+    preds = [config.labels[i] for i in probs.argmax(1)]
+    confidence = probs.max(1)
     say("pairs only (no dev clip in training)")
     pairs_only = predict(train_head(pairs, config, settings, log), clips) if pairs else []
     out = {"protocol": f"leave one group out over {len(groups)} groups ({', '.join(groups)})",
-           "pairs_and_other_groups": _summary(refs, preds, config.labels),
-           "per_clip": [{"clip": s.source, "label": s.label, "predicted": p}
-                        for s, p in zip(clips, preds, strict=True)]}
+           "pairs_and_other_groups": summary(refs, preds, config.labels),
+           "pseudo_label_tradeoff": threshold_tradeoff(confidence.tolist(),
+                                                       [r == p for r, p in zip(refs, preds, strict=True)]),
+           "per_clip": [{"clip": s.source, "label": s.label, "predicted": p, "confidence": round(float(c), 4)}
+                        for s, p, c in zip(clips, preds, confidence, strict=True)]}
     if pairs_only:
-        out["pairs_only"] = _summary(refs, pairs_only, config.labels)
+        out["pairs_only"] = summary(refs, pairs_only, config.labels)
     return out
 
 
 def run(clips: list[Sample], pairs: list[Sample], out: Path | None, config: ConvAttentionConfig,
-        settings: TrainSettings, *, cv: bool, data_note: dict, log: Log | None = None) -> dict:
+        settings: TrainSettings, *, cv: bool, data_note: dict, log: Log | None = None,
+        extra: list[Sample] | None = None) -> dict:
     """Cross-validate (when asked), then train and save the shipped head with its numbers."""
     say = log or (lambda _m: None)
     t0 = time.perf_counter()
     report: dict = {"data": data_note, "settings": asdict(settings), "config": asdict(config),
                     "modalities": list(MODALITIES)}
     if cv:
-        report["cross_validation"] = cross_validate(clips, pairs, config, settings, log)
+        report["cross_validation"] = cross_validate(clips, pairs, config, settings, log, extra)
         say(json.dumps({k: v for k, v in report["cross_validation"].items() if k != "per_clip"}, indent=1))
     if out is not None:
         say("training the shipped head on the pairs and every clip")
-        net = train_head(pairs + clips, config, settings, log)
+        net = train_head(pairs + (extra or []) + clips, config, settings, log)
         out.mkdir(parents=True, exist_ok=True)
         meta = {k: v for k, v in report.items() if k != "cross_validation"}
         if cv:
