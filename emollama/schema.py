@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"  # 1.1: VoiceClues.head_arousal / head_valence
+SCHEMA_VERSION = "1.2"  # 1.1: VoiceClues.head_arousal / head_valence; 1.2: FaceClues.expression_clip / _pooling
 
 ModalityStatus = Literal["ok", "absent", "no_face", "silent", "no_speech", "no_text", "failed"]
 
@@ -67,6 +67,10 @@ class FaceClues(_Model):
     expression_labels: list[str] = Field(default_factory=list)
     expression_mean: dict[str, float] = Field(default_factory=dict)
     expression_at_peak: dict[str, float] = Field(default_factory=dict)
+    expression_clip: dict[str, float] = Field(
+        default_factory=dict, description="the clip's expression scores as fusion and the MERR filter read them"
+    )
+    expression_pooling: str | None = Field(None, description="how expression_clip pools the frames")
     note: str | None = None
 
 

@@ -138,6 +138,22 @@ def test_labels_the_head_lacks_keep_the_handset_mass():
     assert sum(merr9.values()) == pytest.approx(1.0)
     dfew7 = onto_label_set(learned, {y: 1 / 7 for y in LABELS}, get_label_set("dfew7"))
     assert dfew7 == pytest.approx(learned)
+    # mer6 has no fear: the head's fear reaches worried through the cross-set table, on top of the
+    # hand-set worried (both fusions agree there), and nothing is lost.
+    mer6 = onto_label_set({y: 0.0 for y in LABELS} | {"fear": 0.88, "happy": 0.12},
+                          {y: 0.0 for y in get_label_set("mer6").labels} | {"worried": 0.5, "happy": 0.5},
+                          get_label_set("mer6"))
+    assert mer6["worried"] == pytest.approx(0.5 * 0.88 + 0.5) and mer6["happy"] == pytest.approx(0.5 * 0.12)
+    assert sum(mer6.values()) == pytest.approx(1.0)
+
+
+def test_the_command_line_starts_without_torch():
+    """Every command (and --help, and a one-line error) starts without loading torch or the models."""
+    import subprocess
+    import sys
+
+    code = "import sys, emollama.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
 def test_unknown_fusion_is_an_input_error():
@@ -175,6 +191,9 @@ def test_neutral_words_do_not_outvote_a_sad_face():
 
 # -- face pooling over frames ------------------------------------------------------------------------
 
+NAMES = ("neutral", "sad", "happy")
+
+
 def _frames(n: int = 20, expressive: slice = slice(8, 12)) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """A talking face: neutral-ish frames with a brief sad expression (classes: neutral, sad, happy)."""
     probs = np.tile([0.6, 0.25, 0.15], (n, 1))
@@ -184,27 +203,29 @@ def _frames(n: int = 20, expressive: slice = slice(8, 12)) -> tuple[np.ndarray, 
 
 def test_peak_window_and_expressive_pooling_find_a_brief_expression():
     probs, confident, times, peak = _frames()
-    mean = pool_expression(probs, confident, times, peak, "mean", 0)
+    mean = pool_expression(probs, confident, times, peak, "mean", NAMES)
     assert mean.argmax() == 0  # diluted by the talking frames
     for method in ("peak_window", "expressive_half"):
-        assert pool_expression(probs, confident, times, peak, method, 0).argmax() == 1
+        assert pool_expression(probs, confident, times, peak, method, NAMES).argmax() == 1
     for method in POOLING_METHODS:
-        assert pool_expression(probs, confident, times, peak, method, 0).sum() == pytest.approx(1.0)
+        assert pool_expression(probs, confident, times, peak, method, NAMES).sum() == pytest.approx(1.0)
+    odd = pool_expression(probs[:5], confident[:5], times[:5], None, "expressive_half", NAMES)
+    assert odd == pytest.approx(probs[:3].mean(0))  # 5 frames: the 3 least neutral (half, rounded up)
 
 
 def test_confidence_pooling_weights_the_frames_the_head_is_sure_of():
     probs = np.array([[0.5, 0.25, 0.25]] * 12 + [[0.02, 0.96, 0.02]] * 2)  # unsure frames lean neutral
     ones, times = np.ones(14, bool), np.arange(14) * 0.1
-    assert pool_expression(probs, ones, times, None, "mean", 0).argmax() == 0
-    assert pool_expression(probs, ones, times, None, "confidence", 0).argmax() == 1
+    assert pool_expression(probs, ones, times, None, "mean", NAMES).argmax() == 0
+    assert pool_expression(probs, ones, times, None, "confidence", NAMES).argmax() == 1
 
 
 def test_unconfident_frames_are_left_out_unless_there_is_nothing_else():
     probs, confident, times, _ = _frames()
     confident[:] = False
     confident[9] = True
-    assert pool_expression(probs, confident, times, None, "mean", 0).argmax() == 1
+    assert pool_expression(probs, confident, times, None, "mean", NAMES).argmax() == 1
     confident[:] = False
-    assert pool_expression(probs, confident, times, None, "mean", 0) == pytest.approx(probs.mean(0))
+    assert pool_expression(probs, confident, times, None, "mean", NAMES) == pytest.approx(probs.mean(0))
     with pytest.raises(ValueError, match="pooling"):
-        pool_expression(probs, confident, times, None, "median", 0)
+        pool_expression(probs, confident, times, None, "median", NAMES)

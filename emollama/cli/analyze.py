@@ -56,11 +56,10 @@ def analyze_command(
     if tier == "emotion-llama" and model is None:
         raise InputError(
             "--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
-    from emollama.recognize.clues import FUSION_METHODS
+    from emollama.recognize.clues import DEFAULT_FUSION, check_fusion
 
-    if fusion not in FUSION_METHODS:
-        raise InputError(f"unknown --fusion {fusion!r}; choose one of: {', '.join(FUSION_METHODS)}")
-    if tier != "clues" and fusion != "learned":
+    check_fusion(fusion, "--fusion")
+    if tier != "clues" and fusion != DEFAULT_FUSION:
         raise InputError("--fusion chooses how the clues tier combines the modalities; it has no effect with "
                          f"--tier {tier}")
     if manifest is not None:

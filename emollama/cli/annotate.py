@@ -13,10 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from emollama.errors import InputError
 from emollama.labels import DEFAULT_LABEL_SET, get_label_set
+from emollama.merr.consistency import DEFAULT_FACE_RANK
 
 if TYPE_CHECKING:
     from emollama.llm.factory import LLMSpec
     from emollama.merr.inputs import ClipItem
+    from emollama.merr.record import MerrRecord
     from emollama.merr.runner import RunConfig
 
 console = Console()
@@ -51,7 +53,7 @@ def annotate_command(
                                            help="Run on Ray: 'auto', ray://host:port, or 'local'."),
     label_set: str = typer.Option(DEFAULT_LABEL_SET, "--label-set", help="Label set for pseudo-labels."),
     au_threshold: float = typer.Option(1.0, "--au-threshold", help="AU intensity (0-5) that counts as present."),
-    face_rank: int = typer.Option(2, "--face-rank",
+    face_rank: int = typer.Option(DEFAULT_FACE_RANK, "--face-rank",
                                   help="Also keep a clip when the facial-expression model ranks its label in its top N "
                                   "(0: the AU rule alone, as in MERR)."),
     fine_dropped: bool = typer.Option(False, "--fine-dropped", help="Also write fine annotations for dropped clips."),
@@ -67,8 +69,9 @@ def annotate_command(
     get_label_set(label_set)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    if not 0 <= face_rank <= 9:
-        raise InputError(f"--face-rank must be 0 (AU rule alone) to 9, got {face_rank}")
+    if not 0 <= face_rank <= 3:
+        raise InputError(f"--face-rank must be 0 (AU rule alone) to 3 (a larger rank would keep almost any "
+                         f"label), got {face_rank}")
     from emollama.validate import check_output_dir
 
     check_output_dir(out, what="--out")
@@ -166,7 +169,7 @@ def _report(out: Path, stats: dict[str, Any]) -> None:
         console.print(f"[bold red]warning:[/] {warning}", highlight=False)
 
 
-def low_keep_warning(records: list) -> str | None:  # noqa: ANN001 - MerrRecord
+def low_keep_warning(records: list[MerrRecord]) -> str | None:
     """A loud word when the filter keeps under :data:`LOW_KEEP_RATE` of the clips (exports would be thin or empty)."""
     if not records:
         return None

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from emollama.train.fusion.pseudo import DEFAULT_MIN_CONFIDENCE
+from emollama.train.fusion.pseudo import DEFAULT_MIN_CONFIDENCE  # torch-free: the CLI starts quickly
 
 
 def register(app: typer.Typer) -> None:

@@ -73,8 +73,10 @@ def _face_lines(result: AnalysisResult) -> list[str]:
         lines.append(f"peak frame #{face.peak.index} at {face.peak.time_s:.2f} s: {listed}")
     if face.head_pose_deg:
         lines.append("head pose: " + ", ".join(f"{k} {v:+.0f}°" for k, v in face.head_pose_deg.items()))
-    top = sorted(face.expression_mean.items(), key=lambda kv: -kv[1])[:3]
-    lines.append("expression model: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+    read = face.expression_clip or face.expression_mean
+    top = sorted(read.items(), key=lambda kv: -kv[1])[:3]
+    how = f" ({face.expression_pooling.replace('_', ' ')} of the frames)" if face.expression_clip else ""
+    lines.append(f"expression model{how}: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
     return lines
 
 

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,10 @@ from emollama.evaluate.plots import confusion_matrix_png
 from emollama.files import atomic_write_text
 from emollama.labels import get_label_set, normalize_label, project_scores
 from emollama.manifest import read_table
+from emollama.recognize.clues import DEFAULT_FUSION
+
+if TYPE_CHECKING:
+    from emollama.media.corrupt import Corruptor
 
 KINDS = ("face", "voice", "text", "clip")
 #: Short side (px) up to which a face image is taken as an already-cropped face.
@@ -76,9 +80,13 @@ class EvalOutcome:
             weights: dict[str, list[float]] = {}
             for r in self.per_item:
                 for m, w in r.get("modality_weights", {}).items():
-                    weights.setdefault(m, []).append(w)
-            # Mean over the clips where the modality was present: how much the fusion leaned on it.
+                    if w > 0:  # the clips where the fusion used the modality at all
+                        weights.setdefault(m, []).append(w)
+            # How much the fusion leaned on each modality. Units differ by fusion: the learned head's
+            # attention sums to 1 over the modalities present; the hand-set weight is prior x reliability.
             out["mean_modality_weight"] = {m: round(float(np.mean(v)), 4) for m, v in weights.items()}
+            out["modality_weight_units"] = ("attention of the learned head (sums to 1 per clip)"
+                                            if self.run.get("fusion") == "learned" else "prior x reliability")
         if self.run:
             out["run"] = self.run
         out["failed"] = self.failed
@@ -176,8 +184,8 @@ class ClipPredictor:
     leaning away from a damaged modality; ``eval-model`` writes these to ``per_clip.jsonl``.
     """
 
-    def __init__(self, label_set: str, perceiver: Any = None, fusion: str = "learned",
-                 corruptor: Any = None) -> None:
+    def __init__(self, label_set: str, perceiver: Any = None, fusion: str = DEFAULT_FUSION,
+                 corruptor: Corruptor | None = None) -> None:
         from emollama.recognize.clues import CluesRecognizer
 
         if perceiver is None:
@@ -204,7 +212,7 @@ class ClipPredictor:
         return result.scores
 
 
-def clip_corruptor(spec_values: list[str], seed: int, manifest: Path) -> Any:
+def clip_corruptor(spec_values: list[str], seed: int, manifest: Path) -> Corruptor | None:
     """The :class:`~emollama.media.corrupt.Corruptor` of an ``eval-model clip --corrupt`` run (None: clean)."""
     from emollama.media.corrupt import CorruptionSpec, Corruptor
     from emollama.media.decode import MediaReader
@@ -216,7 +224,8 @@ def clip_corruptor(spec_values: list[str], seed: int, manifest: Path) -> Any:
     return Corruptor(spec, seed, sources, lambda path: MediaReader(Path(path)).audio())
 
 
-def make_predictor(kind: str, label_set: str | None, fusion: str = "learned", corruptor: Any = None) -> Any:
+def make_predictor(kind: str, label_set: str | None, fusion: str = DEFAULT_FUSION,
+                   corruptor: Corruptor | None = None) -> Any:
     if kind == "face":
         return _FacePredictor()
     if kind == "voice":
@@ -229,7 +238,7 @@ def make_predictor(kind: str, label_set: str | None, fusion: str = "learned", co
 
 
 def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, predictor: Any = None,
-                   progress: Callable[[int, int], None] | None = None, fusion: str = "learned",
+                   progress: Callable[[int, int], None] | None = None, fusion: str = DEFAULT_FUSION,
                    corrupt: list[str] | None = None, seed: int = 0) -> EvalOutcome:
     """Run ``predictor`` (built from ``kind`` when not given) over the manifest and score it.
 

@@ -13,6 +13,7 @@ numbers are in the JSON's ``meta`` and in ``assets/heads/voice/MODEL_CARD.md``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -84,11 +85,7 @@ class ArousalModel:
         return model
 
 
-_LOADED: list[ArousalModel] = []
-
-
+@functools.cache
 def shipped_arousal_model() -> ArousalModel:
     """The packaged calibration, read once per process."""
-    if not _LOADED:
-        _LOADED.append(ArousalModel.load())
-    return _LOADED[0]
+    return ArousalModel.load()

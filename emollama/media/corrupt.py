@@ -14,15 +14,20 @@ applies the same kinds of damage to each clip *after* decoding (the file is neve
   times with ``cv2.pyrDown`` (each halves the size after a Gaussian blur) and brought back with L
   ``cv2.pyrUp`` steps, so level 1 halves and level 2 quarters the detail the face model sees.
 
-Draws come from one seeded generator in manifest order, so a run is reproducible from its seed;
-each clip's draws are recorded (:meth:`ClipCorruption.to_dict`) next to its result.
+Each clip's draws come from a generator seeded by the run's seed and the clip's file name, so a
+clip is damaged the same way whatever else the manifest holds or in which order; the babble
+talkers come from a pool of at most :data:`BABBLE_POOL` clips chosen once per run (bounded memory
+and decoding, however long the manifest). Each clip's draws are recorded
+(:meth:`ClipCorruption.to_dict`) next to its result.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,6 +37,10 @@ from emollama.media.decode import Frame
 
 #: Other clips mixed into one babble track.
 BABBLE_TALKERS = 3
+#: Clips (of the run) whose sound may be mixed into babble; decoded once, at most this many.
+BABBLE_POOL = 8
+#: Seconds of each pool clip kept for babble (looped to the clip's length when shorter).
+BABBLE_SECONDS = 30.0
 _SPEC = re.compile(r"^(audio-noise|blur):(\w+)=(.+)$")
 
 
@@ -46,11 +55,15 @@ class CorruptionSpec:
     def parse(cls, values: Sequence[str]) -> CorruptionSpec:
         snr: tuple[float, float] | None = None
         levels: tuple[int, ...] = ()
+        seen: set[str] = set()
         for value in values:
             m = _SPEC.match(value.strip())
             if m is None:
                 raise InputError(f"--corrupt {value!r}: write audio-noise:snr=LO..HI or blur:levels=1,2,4")
             kind, key, arg = m.groups()
+            if kind in seen:
+                raise InputError(f"--corrupt {value!r}: {kind} is given twice; give each kind once")
+            seen.add(kind)
             if kind == "audio-noise" and key == "snr":
                 snr = _parse_range(value, arg)
             elif kind == "blur" and key == "levels":
@@ -166,34 +179,36 @@ def babble(tracks: Sequence[np.ndarray], length: int) -> np.ndarray:
 
 
 class Corruptor:
-    """Draws each clip's corruption in turn from one seeded generator (manifest order)."""
+    """Draws each clip's corruption from (seed, clip name); babble from a bounded pool of the run's clips."""
 
     def __init__(self, spec: CorruptionSpec, seed: int, sources: Sequence[str],
                  load_audio: Callable[[str], np.ndarray | None]) -> None:
         self.spec = spec
-        self.rng = np.random.default_rng(seed)
-        self.sources = list(sources)
+        self.seed = seed
         self.load_audio = load_audio
+        pool = np.random.default_rng(seed).permutation(len(sources))[:BABBLE_POOL + 1] if len(sources) else []
+        self.pool = [sources[i] for i in pool]  # one spare: a clip never babbles over itself
         self._audio: dict[str, np.ndarray | None] = {}
 
     def _track(self, source: str) -> np.ndarray | None:
         if source not in self._audio:
             try:
-                self._audio[source] = self.load_audio(source)
+                audio = self.load_audio(source)
+                self._audio[source] = None if audio is None else audio[:int(BABBLE_SECONDS * 16_000)]
             except Exception:  # noqa: BLE001 - an unreadable neighbour is simply not a talker
                 self._audio[source] = None
         return self._audio[source]
 
     def draw(self, source: str, length_hint: int = 16_000 * 10) -> ClipCorruption:
         """The corruption of the clip ``source`` (its own sound is never part of its babble)."""
+        rng = np.random.default_rng([self.seed, zlib.crc32(Path(source).name.encode())])
         c = ClipCorruption()
         if self.spec.snr_db is not None:
             lo, hi = self.spec.snr_db
-            c.snr_db = float(self.rng.uniform(lo, hi)) if hi > lo else lo
-            others = [s for s in self.sources if s != source]
-            order = self.rng.permutation(len(others)) if others else []
+            c.snr_db = float(rng.uniform(lo, hi)) if hi > lo else lo
+            others = [s for s in self.pool if s != source][:BABBLE_POOL]
             talkers = []
-            for i in order:
+            for i in rng.permutation(len(others)) if others else []:
                 track = self._track(others[i])
                 if track is not None and track.size and float(np.abs(track).max()) > 0:
                     talkers.append((others[i], track))
@@ -202,10 +217,10 @@ class Corruptor:
             if talkers:
                 longest = max(t.size for _, t in talkers)
                 c.noise_track = babble([t for _, t in talkers], max(longest, length_hint))
-                c.noise = "babble: " + ", ".join(name for name, _ in talkers)
+                c.noise = "babble: " + ", ".join(Path(name).name for name, _ in talkers)
             else:
-                c.noise_track = speech_shaped_noise(length_hint, self.rng)
+                c.noise_track = speech_shaped_noise(length_hint, rng)
                 c.noise = "speech-shaped noise (no other clip with sound in this run)"
         if self.spec.blur_levels:
-            c.blur_level = int(self.rng.choice(self.spec.blur_levels))
+            c.blur_level = int(rng.choice(self.spec.blur_levels))
         return c

@@ -65,18 +65,20 @@ def face_scores_for(p: Perception, label: str) -> dict[str, float] | None:
     """The facial-expression model's clip scores in which ``label`` can appear, for the MERR filter.
 
     Its own classes when it has the label; otherwise projected onto the first label set that holds
-    the label (fear's mass reaches worried in mer6). None without a face the detector confirmed.
+    the label *and* that the model's mass can reach (worried: mer6, where fear's mass goes to
+    worried; merr9 keeps fear as fear). None when no set lets the model speak to the label (doubt)
+    or without a face the detector confirmed: the AU rule then decides alone.
     """
-    from emollama.labels import LABEL_SETS, project_scores
-    from emollama.recognize.fusion import UNCONFIRMED_FACE
+    from emollama.labels import LABEL_SETS, project_scores, reachable_labels
+    from emollama.recognize.fusion import face_confirmed
 
     probs = p.face.expression_probs
-    if not probs or p.face.clues.status != "ok" or p.face.clues.mean_detection_confidence < UNCONFIRMED_FACE:
+    if not probs or not face_confirmed(p.face.clues):
         return None
     if label in probs:
         return dict(probs)
     for label_set in LABEL_SETS.values():
-        if label in label_set:
+        if label in reachable_labels(probs, label_set):
             return project_scores(probs, label_set)
     return None
 

@@ -124,9 +124,11 @@ class Perceiver:
         # sound runs past the limit is refused before the face stage works through its video.
         t = time.perf_counter()
         audio = reader.audio()
-        if corruption is not None:
-            audio = corruption.audio(audio)
         timings["audio_decode_s"] = time.perf_counter() - t
+        if corruption is not None:
+            t = time.perf_counter()
+            audio = corruption.audio(audio)
+            timings["corruption_s"] = time.perf_counter() - t
         step("face")
         t = time.perf_counter()
         scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress,

@@ -53,11 +53,16 @@ class ProsodyTrack:
 
 
 class VoiceAnalyzer:
-    """Create once (loads the VAD); call :meth:`analyze` per clip."""
+    """Create once (loads the VAD and the arousal calibration); call :meth:`analyze` per clip.
+
+    ``calibrated_arousal=False`` leaves ``arousal`` empty: the calibration's own recipe measures
+    prosody with it, so it can rebuild a missing or outdated calibration file.
+    """
 
     name = "silero-vad 6 (onnx) + praat-parselmouth prosody"
 
-    def __init__(self) -> None:
+    def __init__(self, calibrated_arousal: bool = True) -> None:
+        self.arousal_model = shipped_arousal_model() if calibrated_arousal else None
         try:
             from silero_vad import get_speech_timestamps_from_probs, load_silero_vad
         except ImportError as exc:  # pragma: no cover - install problem
@@ -97,7 +102,8 @@ class VoiceAnalyzer:
             return VoiceClues(status="no_speech", vad_confidence=vad_conf,
                               note="sound is present but no speech was detected"), None
         prosody, relative, track = prosody_measures(audio, segments)
-        arousal = shipped_arousal_model().arousal({"prosody": prosody, "relative": relative})
+        arousal = (self.arousal_model.arousal({"prosody": prosody, "relative": relative})
+                   if self.arousal_model is not None else None)
         return VoiceClues(status="ok", speech_segments=segments, speech_duration_s=round(speech_s, 3),
                           vad_confidence=round(vad_conf, 3), prosody=prosody, relative=relative,
                           arousal=arousal), track

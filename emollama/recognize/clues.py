@@ -15,9 +15,9 @@ from emollama.labels import LabelSet, get_label_set
 from emollama.perception.pipeline import Perception
 from emollama.recognize.au_rules import au_emotion_scores
 from emollama.recognize.fusion import (
-    UNCONFIRMED_FACE,
     ModalityEvidence,
     emotional_content,
+    face_confirmed,
     face_reliability,
     fuse,
     voice_reliability,
@@ -34,9 +34,7 @@ def clues_evidence(p: Perception) -> list[ModalityEvidence]:
 
     out: list[ModalityEvidence] = []
     face, fc = p.face, p.face.clues
-    if fc.status == "ok" and fc.mean_detection_confidence < UNCONFIRMED_FACE:
-        pass  # a face-like region the detector never confirmed: see face_warnings
-    elif fc.status == "ok" and face.expression_probs:
+    if face_confirmed(fc) and face.expression_probs:  # an unconfirmed face-like region: see face_warnings
         rel = face_reliability(fc.coverage, fc.mean_detection_confidence)
         out.append(ModalityEvidence("face", face.expression_probs, rel, p.models.get("expression", "face head")))
         if fc.peak is not None:
@@ -65,7 +63,7 @@ def clues_evidence(p: Perception) -> list[ModalityEvidence]:
 def face_warnings(p: Perception) -> list[str]:
     """Why the face was left out although the mesh found one."""
     fc = p.face.clues
-    if fc.status == "ok" and fc.mean_detection_confidence < UNCONFIRMED_FACE:
+    if fc.status == "ok" and not face_confirmed(fc):
         return ["the face mesh fitted a face-like region that the face detector never confirmed (upside down, "
                 "a drawing, or not a face?); the face is not used"]
     return []
@@ -75,6 +73,16 @@ def face_warnings(p: Perception) -> list[str]:
 #: clips, see docs/heads.md) or the hand-set log-linear pooling of :mod:`emollama.recognize.fusion`.
 FUSION_METHODS = ("learned", "handset")
 DEFAULT_FUSION = "learned"
+HANDSET_NAME = "hand-set log-linear pooling (emollama)"
+
+
+def check_fusion(name: str, option: str = "fusion") -> str:
+    """``name`` if it is a fusion method, else one :class:`~emollama.errors.InputError` line."""
+    if name not in FUSION_METHODS:
+        from emollama.errors import InputError
+
+        raise InputError(f"unknown {option} {name!r}; choose one of: {', '.join(FUSION_METHODS)}")
+    return name
 
 
 class CluesRecognizer:
@@ -91,11 +99,7 @@ class CluesRecognizer:
     stage = "fusion"
 
     def __init__(self, fusion: str = DEFAULT_FUSION) -> None:
-        if fusion not in FUSION_METHODS:
-            from emollama.errors import InputError
-
-            raise InputError(f"unknown fusion {fusion!r}; choose one of: {', '.join(FUSION_METHODS)}")
-        self.fusion = fusion
+        self.fusion = check_fusion(fusion)
         self.learned = None
         if fusion == "learned":
             from emollama.recognize.conv_attention import LearnedFusion
@@ -113,8 +117,7 @@ class CluesRecognizer:
             scores, per_modality = fuse(evidence, labels)
             if sum(m.weight for m in per_modality) > 0:
                 if self.learned is not None:
-                    scores, per_modality = self._learned(p, scores, per_modality, labels)
-                    models["fusion"] = self.learned.name
+                    scores, per_modality, models["fusion"] = self._learned(p, scores, per_modality, labels)
                 label = max(scores, key=scores.__getitem__)
             else:
                 warnings.append("every modality had zero reliability (e.g. a face the detector could not "
@@ -122,23 +125,26 @@ class CluesRecognizer:
         else:
             scores, per_modality = uniform_scores(labels), []
             warnings.append("no usable face, voice or words: no emotion could be recognised")
-        if "fusion" not in models:
-            models["fusion"] = "hand-set log-linear pooling (emollama)"
+        models.setdefault("fusion", HANDSET_NAME)
         reasoning = write_reasoning(p.clues, scores, label, per_modality)
         p.timings["fusion_and_reasoning_s"] = time.perf_counter() - t
         return build_result(p, tier=self.tier, labels=labels, label=label, scores=scores, reasoning=reasoning,
                             models=models, warnings=warnings, modality_scores=per_modality)
 
     def _learned(self, p: Perception, handset: dict[str, float], per_modality: list[ModalityScores],
-                 labels: LabelSet) -> tuple[dict[str, float], list[ModalityScores]]:
-        """The head's scores on ``labels``; each modality's weight becomes the head's attention on it."""
+                 labels: LabelSet) -> tuple[dict[str, float], list[ModalityScores], str]:
+        """The head's scores on ``labels``, each modality's weight its attention, and the fusion's name.
+
+        When the head has nothing to read (only the prosody-arousal fallback of the voice), the
+        hand-set result stands and is named as such.
+        """
         from emollama.recognize.conv_attention import onto_label_set
         from emollama.recognize.fusion_inputs import from_perception
 
         x = from_perception(p)
-        if not any(x.present.values()):  # only the prosody-arousal fallback: nothing the head reads
-            return handset, per_modality
+        if not any(x.present.values()):
+            return handset, per_modality, HANDSET_NAME
         probs, attention = self.learned.predict(x)  # type: ignore[union-attr]
         scores = onto_label_set(probs, handset, labels)
         weighted = [m.model_copy(update={"weight": round(attention.get(m.modality, 0.0), 3)}) for m in per_modality]
-        return {y: round(v, 4) for y, v in scores.items()}, weighted
+        return {y: round(v, 4) for y, v in scores.items()}, weighted, self.learned.name  # type: ignore[union-attr]

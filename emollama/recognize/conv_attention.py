@@ -11,12 +11,13 @@ modality axis, masked mean). A linear classifier reads the sum.
 
 A missing modality is masked out everywhere (attention, convolution, mean): the head is trained
 with modality dropout, so "no voice" or "no face" is a case it has seen, not a zero vector it
-misreads. Small on purpose (about 80 k parameters at width 64): the multimodal training data are
-60 takes of one actor plus cross-corpus pairs, see :mod:`emollama.train.fusion`.
+misreads. Small on purpose (73 k parameters at width 64): the multimodal training data are the
+52 non-calm dev takes of one actor plus cross-corpus pairs, see :mod:`emollama.train.fusion`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,6 +97,10 @@ class ConvAttentionFusion(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits (B, labels). ``batch``: one tensor per modality, ``face_frames`` (B,), ``present`` (B, M) bool."""
+        return self.logits_and_weights(batch)[0]
+
+    def logits_and_weights(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, labels) and the attention branch's weight per modality (B, M), which the result reports."""
         present = batch["present"]
         # Face: per-frame encoding, convolutions over time, attention pooling over the valid frames.
         frames = torch.arange(FACE_FRAMES, device=present.device)[None, :] < batch["face_frames"][:, None]
@@ -117,17 +122,7 @@ class ConvAttentionFusion(nn.Module):
         for block in self.modality_conv:
             c = block(c, present.float())
         z_conv = c.sum(-1) / present.float().sum(-1, keepdim=True).clamp(min=1.0)
-        return self.classifier(z_attention + z_conv)
-
-    def modality_weights(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The attention branch's weight per modality (B, M): what the reasoning and the result report."""
-        captured: list[torch.Tensor] = []
-        handle = self.attention.register_forward_hook(lambda _m, _i, out: captured.append(out))
-        try:
-            self.forward(batch)
-        finally:
-            handle.remove()
-        return _masked_softmax(captured[0], batch["present"])
+        return self.classifier(z_attention + z_conv), weights
 
     @torch.no_grad()
     def fit_standardisation(self, batch: dict[str, torch.Tensor]) -> None:
@@ -158,15 +153,16 @@ class ConvAttentionFusion(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise ModelUnavailableError(f"fusion head weights missing at {path}; rebuild them with the command in "
-                                        f"{FUSION_DIR / 'MODEL_CARD.md'} or use --fusion handset")
+                                        f"{FUSION_DIR / 'MODEL_CARD.md'}, or choose the hand-set fusion "
+                                        "(--fusion handset; CluesRecognizer('handset') in Python)")
         try:
             ck = torch.load(path, map_location="cpu", weights_only=True)
             raw = dict(ck["config"])
-        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-            raise ModelUnavailableError(f"{path}: not a readable fusion head checkpoint ({type(exc).__name__}); "
-                                        "retrain it with python -m emollama.train.fusion") from None
-        raw["labels"] = tuple(raw["labels"])
-        config = ConvAttentionConfig(**raw)
+            raw["labels"] = tuple(raw["labels"])
+            config = ConvAttentionConfig(**raw)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file or config gets the same one-line answer
+            raise ModelUnavailableError(f"{path}: not a readable fusion head checkpoint ({type(exc).__name__}: "
+                                        f"{exc}); retrain it with python -m emollama.train.fusion") from None
         if config.dims != DIMS:
             raise ModelUnavailableError(f"{path}: fusion head built for inputs {config.dims}, this version makes "
                                         f"{DIMS}; retrain it with python -m emollama.train.fusion")
@@ -197,22 +193,18 @@ class LearnedFusion:
         self.name = "Conv-Attention fusion head (emollama, RAVDESS dev + cross-corpus pairs)"
 
     @classmethod
+    @functools.cache
     def shipped(cls) -> LearnedFusion:
         """The packaged head, loaded once per process (it is read-only: every recogniser may share it)."""
-        if not _SHIPPED:
-            _SHIPPED.append(cls())
-        return _SHIPPED[0]
+        return cls()
 
     @torch.inference_mode()
     def predict(self, x: FusionInputs) -> tuple[dict[str, float], dict[str, float]]:
-        batch = collate([x])
-        probs = torch.softmax(self.net(batch), dim=-1)[0].numpy()
-        weights = self.net.modality_weights(batch)[0].numpy()
+        logits, weights = self.net.logits_and_weights(collate([x]))
+        probs = torch.softmax(logits, dim=-1)[0].numpy()
+        weights = weights[0].numpy()
         return ({y: float(v) for y, v in zip(self.labels, probs, strict=True)},
                 {m: float(w) for m, w in zip(MODALITIES, weights, strict=True)})
-
-
-_SHIPPED: list[LearnedFusion] = []
 
 
 def onto_label_set(learned: Mapping[str, float], handset: Mapping[str, float], labels: LabelSet) -> dict[str, float]:
@@ -220,13 +212,14 @@ def onto_label_set(learned: Mapping[str, float], handset: Mapping[str, float], l
 
     The head decides among its basic labels (dfew7). A result label set may hold labels it has no
     class for (merr9's worried, doubt and contempt, which only the emotion words, the AU rules or
-    the face head's contempt class can speak to): those keep the mass the hand-set fusion gave
-    them, m, and the head's projected scores share the rest, 1 - m. On dfew7 and ekman7 this is
-    the head's answer unchanged.
+    the face head's contempt class can speak to). Those labels get the mass the hand-set fusion
+    gave them, m; the head's scores, projected onto the set by the cross-set table, share the
+    rest, 1 - m. The projection may itself route some of the head's mass onto such a label (its
+    fear reaches mer6's worried, its disgust merr9's contempt): then that label holds both, which
+    is where the two fusions agree. On dfew7 and ekman7 this is the head's answer unchanged.
     """
-    own = set(learned)
+    extra = [y for y in labels.labels if y not in set(learned)]
     projected = project_scores(learned, labels)
-    extra = [y for y in labels.labels if y not in own]
     m = float(sum(handset.get(y, 0.0) for y in extra))
     out = {y: (1.0 - m) * projected[y] + (handset.get(y, 0.0) if y in extra else 0.0) for y in labels.labels}
     total = sum(out.values())

@@ -16,7 +16,8 @@ weight per modality (:data:`BASE_WEIGHTS`) and r_m ∈ [0, 1] the modality's rel
 clip, measured by the pipeline (face coverage and detection confidence, speech duration and VAD
 confidence, ASR confidence and transcript length). A missing modality has r_m = 0 and drops out
 exactly. Heads trained on one acted corpus are over-confident elsewhere, so their probabilities are
-first mixed with uniform by :data:`DOMAIN_SMOOTHING`. A later issue learns w_m.
+first mixed with uniform by :data:`DOMAIN_SMOOTHING`. The learned alternative to this rule is
+:mod:`emollama.recognize.conv_attention` (the default since issue 20).
 
 Calibration (issue 3): the face, voice and text heads each divide their logits by a temperature
 fitted on their own dev data (``emollama.heads.calibration``; ECE before/after in each
@@ -31,7 +32,7 @@ Absence of evidence (issue 20): lexically neutral words ("Kids are talking by th
 angrily) are not evidence of a neutral feeling, only the absence of evidence from the words. With
 the words weighted by their emotional content, 1 - p_words(neutral), such a transcript drops out of
 the pooling instead of outvoting the face and the voice; words that carry emotion keep their
-weight. On the RAVDESS dev takes this alone took the hand-set fusion from 0.33 to 0.54 (dev).
+weight. On the RAVDESS dev takes this alone took the hand-set fusion from 0.346 to 0.538 (dev).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emollama.labels import LabelSet, get_label_set, project_scores, reachable_labels
-from emollama.schema import ModalityScores
+from emollama.schema import FaceClues, ModalityScores
 
 #: Prior trust per modality, reflecting how informative each cue was on the example clips and
 #: in the literature (face > words > AU rules > prosody-only arousal).
@@ -101,6 +102,15 @@ def fuse(evidence: list[ModalityEvidence], label_set: LabelSet | str
     fused = np.exp(log_s - log_s[ok].max())
     fused /= fused.sum()
     return {y: round(float(v), 4) for y, v in zip(labels.labels, fused, strict=True)}, per_modality
+
+
+def face_confirmed(face: FaceClues) -> bool:
+    """Whether the face detector confirmed the tracked face (else the mesh fitted a face-like region).
+
+    The one rule for every consumer: the hand-set evidence, the learned head's inputs and the MERR
+    filter's face-model reading all leave an unconfirmed face out.
+    """
+    return face.status == "ok" and face.mean_detection_confidence >= UNCONFIRMED_FACE
 
 
 def face_reliability(coverage: float, mean_confidence: float) -> float:

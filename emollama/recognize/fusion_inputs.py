@@ -105,13 +105,13 @@ def from_perception(p: object) -> FusionInputs:
 
     The face counts only when the detector confirmed it (the same rule as the hand-set fusion).
     """
-    from emollama.recognize.fusion import UNCONFIRMED_FACE
+    from emollama.recognize.fusion import face_confirmed
 
     x = FusionInputs.empty()
     face = p.face  # type: ignore[attr-defined]
     fc = face.clues
     main = p.scan.main  # type: ignore[attr-defined]
-    if fc.status == "ok" and main is not None and fc.mean_detection_confidence >= UNCONFIRMED_FACE:
+    if face_confirmed(fc) and main is not None:
         from emollama.perception.face import MIN_CONFIDENCE
 
         obs = main.observations

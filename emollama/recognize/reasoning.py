@@ -30,8 +30,9 @@ def write_reasoning(clues: Clues, scores: dict[str, float], label: str | None,
             parts.append(f"{when} {'; '.join(phrases)}.")
         else:
             parts.append(f"{when} the face stays close to its resting state (no action unit above 1).")
-        if face.expression_mean:
-            exp_label, exp_p = _top(face.expression_mean)
+        read = face.expression_clip or face.expression_mean  # what fusion used (results before 1.2: the mean)
+        if read:
+            exp_label, exp_p = _top(read)
             parts.append(f"The facial-expression model reads the face as {exp_label} ({exp_p:.2f}).")
         if label is not None:
             backing = supporting_aus(face.peak.au, label, threshold=1.0)

@@ -48,6 +48,24 @@ def test_the_face_model_keeps_what_landmark_aus_miss_and_still_drops_contradicti
     assert not check_consistency("angry", None, face_status="no_face", face_scores=face).kept
 
 
+def test_the_face_model_can_speak_for_worried_but_not_for_doubt() -> None:
+    from types import SimpleNamespace
+
+    from emollama.merr.annotate import face_scores_for
+    from emollama.schema import FaceClues
+
+    face = {"fear": 0.6, "neutral": 0.2, "sad": 0.1, "happy": 0.05, "angry": 0.05}
+    p = SimpleNamespace(face=SimpleNamespace(expression_probs=face,
+                                             clues=FaceClues(status="ok", mean_detection_confidence=0.9)))
+    worried = face_scores_for(p, "worried")
+    assert worried is not None and worried["worried"] == pytest.approx(0.6)  # fear's mass, as in mer6
+    assert check_consistency("worried", aus(AU01=0.5), face_scores=worried).code == "face_model_support"
+    assert face_scores_for(p, "doubt") is None  # no label set lets the face model say doubt: AUs decide
+    assert face_scores_for(p, "sad") == face
+    p.face.clues = FaceClues(status="ok", mean_detection_confidence=0.0)  # never confirmed by the detector
+    assert face_scores_for(p, "sad") is None
+
+
 def test_a_low_keep_rate_is_said_loudly() -> None:
     from types import SimpleNamespace
 

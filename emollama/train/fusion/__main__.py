@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
     if not modalities or set(modalities) - set(MODALITIES):
         ap.error(f"--modalities: choose among {','.join(MODALITIES)}")
+    if args.out is not None and len(modalities) < len(MODALITIES):
+        ap.error("--modalities is for cross-validation only: a saved head would read every modality at inference")
     log = functools.partial(print, flush=True)
     config = ConvAttentionConfig()
     settings = TrainSettings(epochs=args.epochs, seed=args.seed)
@@ -66,8 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     extra: list = []
     if args.pseudo is not None:
         extra, failed_pseudo = clip_samples(args.pseudo, args.work / "clips", words=not args.no_words, log=log)
-        extra = [dataclasses.replace(s, group="pseudo") for s in extra]
-        note.update(pseudo=str(args.pseudo), n_pseudo=len(extra), pseudo_failed=failed_pseudo)
+        scored = {(args.clips.parent / s.source).resolve() for s in clips}
+        overlap = [s.source for s in extra if (args.pseudo.parent / s.source).resolve() in scored]
+        # A dev take among the pseudo-labels would train the fold that scores it: left out.
+        extra = [dataclasses.replace(s, group="pseudo") for s in extra
+                 if (args.pseudo.parent / s.source).resolve() not in scored]
+        note.update(pseudo=str(args.pseudo), n_pseudo=len(extra), pseudo_failed=failed_pseudo,
+                    pseudo_dropped_as_dev_clips=overlap)
     pooling = compare_pooling(clips) if args.compare_pooling else None
     if len(modalities) < len(MODALITIES):
         clips, pairs, extra = (restrict(x, modalities) for x in (clips, pairs, extra))

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emollama.files import atomic_write_bytes
+from emollama.files import atomic_write_npz
 from emollama.labels import normalize_label
 from emollama.recognize.fusion_inputs import (
     FACE_LABELS,
@@ -121,17 +121,8 @@ def ravdess_group(name: str) -> str | None:
     return f"s{m.group(1)}r{m.group(2)}" if m else None
 
 
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """The one atomic ``.npz`` write of this module (a kill never leaves a half-written cache file)."""
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _save(path: Path, x: FusionInputs, replay: ClipReplay) -> None:
-    _write_npz(path, face=x.face, face_frames=x.face_frames, action_units=x.action_units, voice=x.voice,
+    atomic_write_npz(path, face=x.face, face_frames=x.face_frames, action_units=x.action_units, voice=x.voice,
                words=x.words, present=np.array([x.present[m] for m in x.present]), names=np.array(list(x.present)),
                **replay.arrays())
 
@@ -274,7 +265,7 @@ def _cached(path: Path, build: Callable[[], tuple[list[np.ndarray], list[str]]])
         with np.load(path) as z:
             return z["x"], [str(v) for v in z["y"]]
     x, y = build()
-    _write_npz(path, x=np.stack(x), y=np.array(y))
+    atomic_write_npz(path, x=np.stack(x), y=np.array(y))
     return np.stack(x), y
 
 

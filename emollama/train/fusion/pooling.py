@@ -21,8 +21,8 @@ from emollama.train.fusion.data import ClipReplay, Sample
 def _face_probs(r: ClipReplay, method: str) -> dict[str, float] | None:
     if len(r.frame_probs) == 0:
         return None
-    neutral = r.frame_labels.index("neutral") if "neutral" in r.frame_labels else None
-    pooled = pool_expression(r.frame_probs, r.confident, r.times, r.peak if r.peak >= 0 else None, method, neutral)
+    pooled = pool_expression(r.frame_probs, r.confident, r.times, r.peak if r.peak >= 0 else None, method,
+                             r.frame_labels)
     return dict(zip(r.frame_labels, (float(v) for v in pooled), strict=True))
 
 

@@ -2,8 +2,9 @@
 
 The second half of the SZTU-CMU MER2024 recipe: label the unlabelled clips with the current
 model, keep only the answers it is sure of, and train on them next to the labelled data. Here the
-answers come from ``emollama analyze --manifest clips.csv --out preds.jsonl`` (the default tier;
-any tier's JSONL works), and a clip is kept when its top score reaches ``min_confidence``
+answers come from ``emollama analyze --manifest clips.csv --out preds.jsonl --labels dfew7`` (the
+default tier on the head's own label set, as the threshold was measured; any tier's JSONL works),
+and a clip is kept when its top score reaches ``min_confidence``
 (:data:`DEFAULT_MIN_CONFIDENCE`) and its label is one the fusion head has (dfew7). The kept clips
 are written as a manifest (``path,label,confidence``) that ``python -m emollama.train.fusion
 --pseudo`` adds to the training clips of every fold and of the shipped head, never to the scored
@@ -26,10 +27,13 @@ from pathlib import Path
 
 from emollama.errors import InputError
 from emollama.files import atomic_write_text
-from emollama.recognize.conv_attention import ConvAttentionConfig
+from emollama.labels import get_label_set
 
 #: Least top score for a pseudo-label (see the trade-off in docs/heads.md).
 DEFAULT_MIN_CONFIDENCE = 0.6
+#: The fusion head's classes (:class:`~emollama.recognize.conv_attention.ConvAttentionConfig`), named
+#: here without importing torch, so the CLI stays quick to start.
+FUSION_LABELS = get_label_set("dfew7").labels
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def read_answers(jsonl: Path) -> tuple[list[PseudoLabel], list[str]]:
 
 
 def select(answers: Sequence[PseudoLabel], min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-           labels: Sequence[str] = ConvAttentionConfig().labels) -> tuple[list[PseudoLabel], dict[str, int]]:
+           labels: Sequence[str] = FUSION_LABELS) -> tuple[list[PseudoLabel], dict[str, int]]:
     """The answers confident enough and in ``labels``; counts of why the others were left out."""
     if not 0.0 < min_confidence <= 1.0:
         raise InputError(f"--min-confidence must be in (0, 1], got {min_confidence}")

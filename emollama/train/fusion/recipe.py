@@ -65,13 +65,14 @@ def _drop_modalities(present: torch.Tensor, p: float, gen: torch.Generator) -> t
 
 def train_head(samples: list[Sample], config: ConvAttentionConfig, settings: TrainSettings,
                log: Log | None = None) -> ConvAttentionFusion:
-    """One fusion head trained on ``samples`` (pairs and clips, told apart by ``group == 'pairs'``)."""
+    """One fusion head trained on ``samples`` (clips, and pairs / pseudo-labelled clips by their ``group``)."""
     torch.manual_seed(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
     labels = list(config.labels)
     batch = collate([s.inputs for s in samples])
     y = torch.tensor([labels.index(s.label) for s in samples])
-    is_clip = torch.tensor([s.group != "pairs" for s in samples])
+    # Real labelled clips carry CLIP_SHARE of the loss; pairs and pseudo-labelled clips the rest, 1 each.
+    is_clip = torch.tensor([s.group not in ("pairs", "pseudo") for s in samples])
     n_clip, n_pair = int(is_clip.sum()), int((~is_clip).sum())
     weight = torch.ones(len(samples))
     if n_clip and n_pair:
@@ -158,7 +159,7 @@ def run(clips: list[Sample], pairs: list[Sample], out: Path | None, config: Conv
     say = log or (lambda _m: None)
     t0 = time.perf_counter()
     report: dict = {"data": data_note, "settings": asdict(settings), "config": asdict(config),
-                    "modalities": list(MODALITIES)}
+                    "modalities": data_note.get("modalities", list(MODALITIES))}
     if cv:
         report["cross_validation"] = cross_validate(clips, pairs, config, settings, log, extra)
         say(json.dumps({k: v for k, v in report["cross_validation"].items() if k != "per_clip"}, indent=1))

@@ -17,14 +17,17 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
+from emollama.files import atomic_write_npz
 from emollama.heads.arousal import AROUSAL_FILE, FEATURES, ArousalModel
 from emollama.labels import normalize_label
 
@@ -78,15 +81,18 @@ def _binary_report(y: np.ndarray, arousal: np.ndarray) -> dict:
             "share_aroused_called_highly_aroused": round(float(np.mean(arousal[ok][y[ok] == 1] >= 0.5)), 4)}
 
 
-def _emodb(data: Path, work: Path, log) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
-    cache = work / "emodb_prosody.npz"
+def _emodb(data: Path, work: Path, log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EmoDB prosody, cached per data folder and labels file (a changed copy is measured again)."""
+    labels = (data / "labels.csv").resolve()
+    key = hashlib.sha1(f"{labels}|{labels.stat().st_mtime_ns}|{[k for _, k in FEATURES]}".encode()).hexdigest()[:12]
+    cache = work / f"emodb_prosody.{key}.npz"
     if cache.is_file():
         with np.load(cache) as z:
             return z["x"], z["y"], z["spk"]
     from emollama.perception.voice import VoiceAnalyzer
     from emollama.train.heads.voice import load_audio
 
-    analyzer = VoiceAnalyzer()
+    analyzer = VoiceAnalyzer(calibrated_arousal=False)  # measures only: this recipe makes the calibration
     with open(data / "labels.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if normalize_label(r["label"]) in AROUSED + CALM]
     x, y, spk = [], [], []
@@ -101,7 +107,7 @@ def _emodb(data: Path, work: Path, log) -> tuple[np.ndarray, np.ndarray, np.ndar
             log(f"EmoDB prosody {i + 1}/{len(rows)}")
     out = np.array(x), np.array(y), np.array(spk)
     work.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=out[0], y=out[1], spk=out[2])
+    atomic_write_npz(cache, x=out[0], y=out[1], spk=out[2])
     return out
 
 
@@ -109,7 +115,7 @@ def _clips(manifest: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from emollama.media.decode import MediaReader
     from emollama.perception.voice import VoiceAnalyzer
 
-    analyzer = VoiceAnalyzer()
+    analyzer = VoiceAnalyzer(calibrated_arousal=False)
     with open(manifest, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if normalize_label(r["label"]) in AROUSED + CALM]
     x, y, names = [], [], []
