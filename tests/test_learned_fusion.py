@@ -156,6 +156,22 @@ def test_the_command_line_starts_without_torch():
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
+def test_explicit_words_move_the_head_and_neutral_words_barely_do():
+    from emollama.recognize.conv_attention import with_words
+
+    calm_face = {y: 1e-6 for y in LABELS} | {"neutral": 1.0 - 6e-6}  # the head is sure, and deaf to words
+    terrified = {"fear": 0.9, "neutral": 0.03, "sad": 0.02, "angry": 0.02, "happy": 0.01, "disgust": 0.01,
+                 "surprise": 0.01}
+    moved = with_words(calm_face, terrified, 0.97)
+    assert 0.03 < moved["fear"] < 0.5 and max(moved, key=moved.get) == "neutral"  # raised, not overturned
+    flat = {"neutral": 0.8, "happy": 0.05, "sad": 0.05, "angry": 0.03, "fear": 0.03, "disgust": 0.02,
+            "surprise": 0.02}
+    sad_head = {y: 0.02 for y in LABELS} | {"sad": 0.6, "neutral": 0.28}
+    after = with_words(sad_head, flat, 0.2 * 0.2)  # ASR words with little emotional content
+    assert max(after, key=after.get) == "sad" and after["neutral"] < 0.35
+    assert sum(with_words(sad_head, None, 1.0).values()) == pytest.approx(1.0)
+
+
 def test_unknown_fusion_is_an_input_error():
     from emollama.recognize.clues import CluesRecognizer
 

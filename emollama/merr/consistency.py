@@ -37,9 +37,10 @@ Decision (intensities on the 0-5 scale at the peak frame):
   come from landmark geometry, and on talking faces (a mouth that moves for speech, a per-clip
   resting baseline that is itself expressive when the actor emotes throughout) they miss most real
   expressions. On the RAVDESS dev takes the AU rule alone kept 12 % of correctly labelled clips
-  (happy 1/8, angry 0/8); with the face model's top 2 as a second reading it keeps 77 % and
-  still drops 70 % of wrong labels (each take given each of the other six labels), against 87 %
-  for the AU rule alone. ``face_rank=0`` restores the AU-only rule.
+  (happy 1/8, angry 0/8); with the face model's top 2 as a second reading it keeps 83 % and
+  still drops 76 % of wrong labels (each take given each of the other six labels), against 86 %
+  for the AU rule alone (``benchmarks/merr_filter_keep_rate.py``). ``face_rank=0`` restores the
+  AU-only rule.
 * **dropped** otherwise, and always when there is no face, no peak frame, or the label has no AU
   prototype (calm, bored), each with its own reason string.
 """

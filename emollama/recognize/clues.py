@@ -138,13 +138,16 @@ class CluesRecognizer:
         When the head has nothing to read (only the prosody-arousal fallback of the voice), the
         hand-set result stands and is named as such.
         """
-        from emollama.recognize.conv_attention import onto_label_set
+        from emollama.recognize.conv_attention import onto_label_set, with_words
         from emollama.recognize.fusion_inputs import from_perception
 
         x = from_perception(p)
         if not any(x.present.values()):
             return handset, per_modality, HANDSET_NAME
         probs, attention = self.learned.predict(x)  # type: ignore[union-attr]
+        words = next((e for e in clues_evidence(p) if e.modality == "words"), None)
+        if words is not None:
+            probs = with_words(probs, words.probs, words.reliability)
         scores = onto_label_set(probs, handset, labels)
         weighted = [m.model_copy(update={"weight": round(attention.get(m.modality, 0.0), 3)}) for m in per_modality]
         return {y: round(v, 4) for y, v in scores.items()}, weighted, self.learned.name  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ from torch import nn
 
 from emollama.errors import ModelUnavailableError
 from emollama.heads import HEADS_DIR
-from emollama.labels import LabelSet, project_scores
+from emollama.labels import LabelSet, get_label_set, project_scores
 from emollama.recognize.fusion_inputs import DIMS, FACE_FRAMES, MODALITIES, FusionInputs
 
 FUSION_DIR = HEADS_DIR / "fusion"
@@ -205,6 +205,33 @@ class LearnedFusion:
         weights = weights[0].numpy()
         return ({y: float(v) for y, v in zip(self.labels, probs, strict=True)},
                 {m: float(w) for m, w in zip(MODALITIES, weights, strict=True)})
+
+
+def with_words(learned: Mapping[str, float], words_probs: Mapping[str, float] | None,
+               words_reliability: float) -> dict[str, float]:
+    """The head's probabilities pooled log-linearly with what the words say, as the hand-set fusion weighs them.
+
+    Why: the head learned from takes whose words carry no emotion (one actor, two sentences for
+    every feeling) and from sitcom lines the text head reads weakly, so it gives words almost no
+    attention: a subtitle "I am terrified" on a calm face moved its fear score by nothing. Here
+    the words come back in as one more log-linear term, with the hand-set words weight (prior ×
+    reliability, the reliability already scaled by the words' emotional content, so lexically
+    neutral words add next to nothing). Both sides are ε-smoothed as in
+    :func:`~emollama.recognize.fusion.fuse`, so words can raise a label the head put at zero but do
+    not overturn a confident face without strong, explicit wording.
+    """
+    from emollama.recognize.fusion import BASE_WEIGHTS, EPSILON
+
+    labels = list(learned)
+    p = np.array([max(float(learned[y]), 0.0) for y in labels])
+    log_s = np.log((1 - EPSILON) * p / max(p.sum(), 1e-12) + EPSILON / len(labels))
+    weight = BASE_WEIGHTS["words"] * float(np.clip(words_reliability, 0.0, 1.0))
+    if words_probs and weight > 0:
+        w = project_scores(words_probs, get_label_set("dfew7"))
+        q = np.array([w.get(y, 0.0) for y in labels])
+        log_s += weight * np.log((1 - EPSILON) * q / max(q.sum(), 1e-12) + EPSILON / len(labels))
+    s = np.exp(log_s - log_s.max())
+    return {y: float(v) for y, v in zip(labels, s / s.sum(), strict=True)}
 
 
 def onto_label_set(learned: Mapping[str, float], handset: Mapping[str, float], labels: LabelSet) -> dict[str, float]:

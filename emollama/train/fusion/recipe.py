@@ -121,6 +121,23 @@ def summary(refs: list[str], preds: list[str], labels: tuple[str, ...]) -> dict:
             "per_class_recall": per_class, "predicted": dict(Counter(preds))}
 
 
+def as_analyze(probs: np.ndarray, clip: Sample, labels: tuple[str, ...]) -> np.ndarray:
+    """A scored clip's head probabilities as ``analyze`` turns them: pooled with its words' evidence.
+
+    The words term (:func:`~emollama.recognize.conv_attention.with_words`) uses the hand-set
+    words evidence cached with the clip, so the cross-validated number is the number of what
+    ``analyze`` does, not of the head alone.
+    """
+    from emollama.recognize.conv_attention import with_words
+
+    words = next((e for e in clip.replay.evidence if e["modality"] == "words"), None) if clip.replay else None
+    learned = dict(zip(labels, (float(v) for v in probs), strict=True))
+    if words is None or not clip.inputs.present.get("words", False):
+        return probs
+    out = with_words(learned, words["probs"], words["reliability"])
+    return np.array([out[y] for y in labels])
+
+
 def cross_validate(clips: list[Sample], pairs: list[Sample], config: ConvAttentionConfig,
                    settings: TrainSettings, log: Log | None = None, extra: list[Sample] | None = None) -> dict:
     """Held-out-group accuracy on the clips, with and without the dev clips in training.
@@ -137,12 +154,19 @@ def cross_validate(clips: list[Sample], pairs: list[Sample], config: ConvAttenti
         net = train_head(train, config, settings, log)
         held = [i for i, s in enumerate(clips) if s.group == g]
         probs[held] = predict_proba(net, [clips[i] for i in held])
+    head_only = [config.labels[i] for i in probs.argmax(1)]
+    probs = np.stack([as_analyze(p, s, config.labels) for p, s in zip(probs, clips, strict=True)])
     preds = [config.labels[i] for i in probs.argmax(1)]
     confidence = probs.max(1)
     say("pairs only (no dev clip in training)")
-    pairs_only = predict(train_head(pairs, config, settings, log), clips) if pairs else []
+    pairs_only = []
+    if pairs:
+        alone = predict_proba(train_head(pairs, config, settings, log), clips)
+        pairs_only = [config.labels[int(np.argmax(as_analyze(p, s, config.labels)))]
+                      for p, s in zip(alone, clips, strict=True)]
     out = {"protocol": f"leave one group out over {len(groups)} groups ({', '.join(groups)})",
            "pairs_and_other_groups": summary(refs, preds, config.labels),
+           "pairs_and_other_groups_head_alone": summary(refs, head_only, config.labels),
            "pseudo_label_tradeoff": threshold_tradeoff(confidence.tolist(),
                                                        [r == p for r, p in zip(refs, preds, strict=True)]),
            "per_clip": [{"clip": s.source, "label": s.label, "predicted": p, "confidence": round(float(c), 4)}
