@@ -20,14 +20,7 @@ import numpy as np
 from PIL import Image
 
 from emollama.labels import normalize_label
-from emollama.perception.action_units import (
-    AU_NAMES,
-    au_asymmetry,
-    au_intensities,
-    estimate_baseline,
-    face_frame,
-    geometric_features,
-)
+from emollama.perception.action_units import still_image_aus
 from emollama.recognize.au_rules import au_emotion_scores
 
 CLASSES = ("angry", "contempt", "disgust", "fear", "happy", "sad", "surprise")
@@ -50,10 +43,8 @@ def main() -> None:
                 missed += 1
                 continue
             lm = np.array([(p.x * 192, p.y * 192, p.z * 192) for p in res.multi_face_landmarks[0].landmark])
-            feats = geometric_features(face_frame(lm)[0])
-            base = estimate_baseline(feats)
-            au = dict(zip(AU_NAMES, au_intensities(feats, base)[0], strict=True))
-            scores = au_emotion_scores(au, float(au_asymmetry(feats, base)[0]))
+            au, asymmetry = still_image_aus(lm)
+            scores = au_emotion_scores(au, asymmetry)
             truth.append(normalize_label(row["label"]))
             pred.append(max(CLASSES, key=lambda c: scores.get(c, 0.0)))
     t, p = np.array(truth), np.array(pred)

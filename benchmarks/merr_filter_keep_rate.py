@@ -56,14 +56,7 @@ def ckplus_items(root: Path) -> Iterator[Item]:
     from mediapipe.python.solutions import face_mesh
 
     from emollama.heads.face import load_expression_model
-    from emollama.perception.action_units import (
-        AU_NAMES,
-        au_asymmetry,
-        au_intensities,
-        estimate_baseline,
-        face_frame,
-        geometric_features,
-    )
+    from emollama.perception.action_units import still_image_aus
 
     model = load_expression_model()
     names = [normalize_label(k) for k in model.labels]
@@ -79,11 +72,9 @@ def ckplus_items(root: Path) -> Iterator[Item]:
                 yield label, None, 0.0, {}, "no_face"
                 continue
             lm = np.array([(q.x * 192, q.y * 192, q.z * 192) for q in res.multi_face_landmarks[0].landmark])
-            feats = geometric_features(face_frame(lm)[0])
-            base = estimate_baseline(feats)
-            au = dict(zip(AU_NAMES, (float(v) for v in au_intensities(feats, base)[0]), strict=True))
+            au, asymmetry = still_image_aus(lm)
             face = dict(zip(names, (float(v) for v in model.predict([np.asarray(grey)])[0]), strict=True))
-            yield label, au, float(au_asymmetry(feats, base)[0]), dict.fromkeys(CKPLUS_LABELS, face), "ok"
+            yield label, au, asymmetry, dict.fromkeys(CKPLUS_LABELS, face), "ok"
 
 
 def _kept(item: Item, label: str, rank: int) -> bool:

@@ -150,6 +150,15 @@ def test_still_image_falls_back_to_population_prior(neutral):
     assert A.estimate_baseline(feats).source == "population_prior"
 
 
+def test_still_image_aus_read_a_frown_against_the_population_prior(neutral):
+    """One still, no resting frames: the population prior is the baseline (the example face smiles)."""
+    frown = move(move(neutral, [A.MOUTH_R], dy_up=-0.12), [A.MOUTH_L], dy_up=-0.12)
+    rest, _ = A.still_image_aus(neutral)
+    frowning, asymmetry = A.still_image_aus(frown)
+    assert set(frowning) == set(A.AU_NAMES)
+    assert frowning["AU12"] < rest["AU12"] - 2.0 and np.isfinite(asymmetry)
+
+
 def test_one_sided_corner_raise_is_reported_as_asymmetry(neutral):
     seq = np.stack([neutral] * 8)
     base = A.estimate_baseline(A.geometric_features(A.face_frame(seq)[0]))

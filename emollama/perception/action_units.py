@@ -245,3 +245,15 @@ def au_asymmetry(features: np.ndarray, baseline: Baseline) -> np.ndarray:
     i = _F["corner_asym"]
     delta = np.asarray(features, dtype=np.float64)[:, i] - baseline.values[i]
     return np.where(np.abs(delta) > baseline.deadzone[i], delta, 0.0)
+
+
+def still_image_aus(landmarks: np.ndarray) -> tuple[dict[str, float], float]:
+    """AU intensities and lip-corner asymmetry of one still face (478 x 3 landmarks, pixels).
+
+    A single image has no resting frames of its own, so the baseline is the population prior
+    (:func:`estimate_baseline` with one frame); used where face crops are scored one by one.
+    """
+    feats = geometric_features(face_frame(landmarks)[0])
+    base = estimate_baseline(feats)
+    return (dict(zip(AU_NAMES, (float(v) for v in au_intensities(feats, base)[0]), strict=True)),
+            float(au_asymmetry(feats, base)[0]))
