@@ -85,7 +85,8 @@ class EvalOutcome:
             # How much the fusion leaned on each modality. Units differ by fusion: the learned head's
             # attention sums to 1 over the modalities present; the hand-set weight is prior x reliability.
             out["mean_modality_weight"] = {m: round(float(np.mean(v)), 4) for m, v in weights.items()}
-            out["modality_weight_units"] = ("attention of the learned head (sums to 1 per clip)"
+            out["modality_weight_units"] = ("face, action units, voice: attention of the learned head; words: the "
+                                            "words term's prior x reliability"
                                             if self.run.get("fusion") == "learned" else "prior x reliability")
         if self.run:
             out["run"] = self.run

@@ -15,6 +15,7 @@ from emollama.labels import LabelSet, get_label_set
 from emollama.perception.pipeline import Perception
 from emollama.recognize.au_rules import au_emotion_scores
 from emollama.recognize.fusion import (
+    BASE_WEIGHTS,
     ModalityEvidence,
     emotional_content,
     face_confirmed,
@@ -133,10 +134,12 @@ class CluesRecognizer:
 
     def _learned(self, p: Perception, handset: dict[str, float], per_modality: list[ModalityScores],
                  labels: LabelSet) -> tuple[dict[str, float], list[ModalityScores], str]:
-        """The head's scores on ``labels``, each modality's weight its attention, and the fusion's name.
+        """The head's scores on ``labels``, each modality's weight, and the fusion's name.
 
-        When the head has nothing to read (only the prosody-arousal fallback of the voice), the
-        hand-set result stands and is named as such.
+        The weights are the head's attention, except for the words: they enter through the words
+        term after the head (:func:`~emollama.recognize.conv_attention.with_words`), so their
+        weight is that term's (prior × reliability). When the head has nothing to read (only the
+        prosody-arousal fallback of the voice), the hand-set result stands and is named as such.
         """
         from emollama.recognize.conv_attention import onto_label_set, with_words
         from emollama.recognize.fusion_inputs import from_perception
@@ -148,6 +151,7 @@ class CluesRecognizer:
         words = next((e for e in clues_evidence(p) if e.modality == "words"), None)
         if words is not None:
             probs = with_words(probs, words.probs, words.reliability)
+            attention["words"] = BASE_WEIGHTS["words"] * words.reliability
         scores = onto_label_set(probs, handset, labels)
         weighted = [m.model_copy(update={"weight": round(attention.get(m.modality, 0.0), 3)}) for m in per_modality]
         return {y: round(v, 4) for y, v in scores.items()}, weighted, self.learned.name  # type: ignore[union-attr]
