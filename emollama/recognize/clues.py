@@ -118,7 +118,8 @@ class CluesRecognizer:
             scores, per_modality = fuse(evidence, labels)
             if sum(m.weight for m in per_modality) > 0:
                 if self.learned is not None:
-                    scores, per_modality, models["fusion"] = self._learned(p, scores, per_modality, labels)
+                    scores, per_modality, models["fusion"] = self._learned(p, evidence, scores, per_modality,
+                                                                           labels)
                 label = max(scores, key=scores.__getitem__)
             else:
                 warnings.append("every modality had zero reliability (e.g. a face the detector could not "
@@ -132,8 +133,9 @@ class CluesRecognizer:
         return build_result(p, tier=self.tier, labels=labels, label=label, scores=scores, reasoning=reasoning,
                             models=models, warnings=warnings, modality_scores=per_modality)
 
-    def _learned(self, p: Perception, handset: dict[str, float], per_modality: list[ModalityScores],
-                 labels: LabelSet) -> tuple[dict[str, float], list[ModalityScores], str]:
+    def _learned(self, p: Perception, evidence: list[ModalityEvidence], handset: dict[str, float],
+                 per_modality: list[ModalityScores], labels: LabelSet
+                 ) -> tuple[dict[str, float], list[ModalityScores], str]:
         """The head's scores on ``labels``, each modality's weight, and the fusion's name.
 
         The weights are the head's attention, except for the words: they enter through the words
@@ -148,7 +150,7 @@ class CluesRecognizer:
         if not any(x.present.values()):
             return handset, per_modality, HANDSET_NAME
         probs, attention = self.learned.predict(x)  # type: ignore[union-attr]
-        words = next((e for e in clues_evidence(p) if e.modality == "words"), None)
+        words = next((e for e in evidence if e.modality == "words"), None)
         if words is not None:
             probs = with_words(probs, words.probs, words.reliability)
             attention["words"] = BASE_WEIGHTS["words"] * words.reliability
