@@ -41,7 +41,8 @@ class LLMConfig:
     """The language backbone: a local Hugging Face folder, or a random-weight config for tests/benchmarks."""
 
     path: str | None = None
-    #: HF config kwargs (must include ``model_type``) used when ``path`` is empty: random weights.
+    #: HF config kwargs (must include ``model_type``) used when ``path`` is empty: random weights,
+    #: built from a fixed seed so that one config always means one model (see ``seeded_random_init``).
     random_init: dict[str, Any] | None = None
     #: Tokenizer folder; defaults to ``path``. With neither, a small byte-level BPE is trained in-process.
     tokenizer_path: str | None = None

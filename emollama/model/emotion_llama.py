@@ -19,6 +19,7 @@ training and generation (the original code does not).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,24 @@ IGNORE_INDEX = -100
 FEATURE_ORDER: tuple[str, ...] = ("local", "temporal", "audio", "global_cls")
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+#: Seed of every random-weight backbone built from a config's ``random_init``.
+RANDOM_INIT_SEED = 0
+
+
+@contextmanager
+def seeded_random_init(seed: int = RANDOM_INIT_SEED) -> Iterator[None]:
+    """Build random-weight backbones from a fixed seed without touching the caller's RNG.
+
+    Why: a ``random_init`` config must name *one* model. Features extracted with random encoders,
+    and a trained run folder whose frozen LM is random, are only meaningful if rebuilding the same
+    config gives the same frozen weights; the caller's own RNG stream (LoRA init, data order) is
+    left exactly as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -126,9 +145,10 @@ def build_llm(cfg: EmotionLlamaConfig, device: str | torch.device = "cpu") -> Pr
     if path is None:
         kwargs = dict(lc.random_init or {})
         config = AutoConfig.for_model(kwargs.pop("model_type"), **kwargs)
-        model = AutoModelForCausalLM.from_config(
-            config, dtype=dtype, attn_implementation=lc.attn_implementation
-        )
+        with seeded_random_init():
+            model = AutoModelForCausalLM.from_config(
+                config, dtype=dtype, attn_implementation=lc.attn_implementation
+            )
         return model.to(device)
     if not (path / "config.json").is_file():
         raise ModelUnavailableError(

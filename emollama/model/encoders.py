@@ -33,7 +33,7 @@ from emollama.model.config import (
     LocalEncoderConfig,
     TemporalEncoderConfig,
 )
-from emollama.model.emotion_llama import MediaFeatures, torch_dtype
+from emollama.model.emotion_llama import MediaFeatures, seeded_random_init, torch_dtype
 from emollama.model.eva_vit import EvaViT, load_eva_vit
 
 
@@ -59,7 +59,8 @@ def _hf_model(
     if cfg_path is None and random_init is not None:
         kwargs = dict(random_init)
         config = AutoConfig.for_model(kwargs.pop("model_type"), **kwargs, **overrides)
-        model = cls(config) if cls is not AutoModel else AutoModel.from_config(config)
+        with seeded_random_init():
+            model = cls(config) if cls is not AutoModel else AutoModel.from_config(config)
         return model.to(dtype)
     folder = _require_dir(cfg_path, what, key)
     loader = cls.from_pretrained
@@ -107,7 +108,8 @@ class GlobalEncoder(nn.Module):
         if cfg.kind == "eva_vit_g":
             eva_cfg = EvaVitConfig(**{**(cfg.random_init or {}), "image_size": cfg.image_size})
             if path is None and cfg.random_init is not None:
-                tower: nn.Module = EvaViT(eva_cfg)
+                with seeded_random_init():
+                    tower: nn.Module = EvaViT(eva_cfg)
             else:
                 if path is None:
                     raise ModelUnavailableError(
