@@ -111,3 +111,51 @@ def score_histogram_png(
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+def training_curves_png(records: list[dict], path: str | Path, title: str = "") -> Path:
+    """Training loss, learning rate and validation weighted F1 over optimizer steps, one panel each.
+
+    ``records`` are the lines of a run's ``metrics.jsonl``; stages are drawn one after the other
+    (their steps offset) so a two-stage run reads left to right. Written atomically: the plot is
+    redrawn after every validation while a run goes on.
+    """
+    from emollama.files import atomic_path
+
+    fig = Figure(figsize=(11, 3.4))
+    axes = fig.subplots(1, 3)
+    records = [dict(r) for r in records]
+    seen: dict[str, int] = {}
+    last_step = 0
+    for rec in records:
+        if rec.get("kind") not in ("train", "val"):
+            continue
+        stage = rec.get("stage", "")
+        if stage not in seen:
+            seen[stage] = last_step
+        x = seen[stage] + int(rec.get("step", 0))
+        last_step = max(last_step, x)
+        rec["_x"] = x
+    for stage, start in seen.items():
+        tr = [r for r in records if r.get("kind") == "train" and r.get("stage") == stage]
+        va = [r for r in records if r.get("kind") == "val" and r.get("stage") == stage]
+        if tr:
+            axes[0].plot([r["_x"] for r in tr], [r["loss"] for r in tr], label=stage, lw=1)
+            axes[1].plot([r["_x"] for r in tr], [r["lr"] for r in tr], label=stage, lw=1)
+        if va:
+            axes[2].plot([r["_x"] for r in va], [r["weighted_f1"] for r in va], marker="o", label=stage)
+        if start:
+            for ax in axes:
+                ax.axvline(start, color="grey", lw=0.6, ls="--")
+    for ax, name in zip(axes, ("train loss", "learning rate", "validation weighted F1"), strict=True):
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("optimizer step")
+        if ax.lines:
+            ax.legend(fontsize=7)
+    axes[2].set_ylim(0, 1)
+    if title:
+        fig.suptitle(title, fontsize=11, y=1.03)
+    FigureCanvasAgg(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    return Path(path)

@@ -300,15 +300,32 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return _coerce(args[0], value, where) if len(args) == 1 else value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where)
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}.")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
         return tuple(value)
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where} must be one of {typing.get_args(tp)}, got {value!r}.")
         return value
-    if tp is float and isinstance(value, int):
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads `1e-5` (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, float, str, bool) and not (isinstance(value, tp) and (tp is bool or not isinstance(value, bool))):
+        raise ConfigError(f"{where} must be {tp.__name__}, got {value!r}.")
     return value
+
+
+def build_dataclass(cls: type, data: Any, where: str) -> Any:
+    """Public entry to the strict mapping → dataclass conversion (other configs reuse it)."""
+    return _build(cls, data, where)
 
 
 def official_config(root: str | Path = ".") -> EmotionLlamaConfig:
