@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import random
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -123,6 +123,13 @@ class CoarseToFineRecipe:
         self.run_dir = Path(run_dir)
         self.acc = accelerator or Accelerator(mixed_precision=cfg.precision, cpu=not torch.cuda.is_available())
         self.main = self.acc.is_main_process
+        kind = str(self.acc.distributed_type).rsplit(".", 1)[-1]
+        if kind in ("FSDP", "DEEPSPEED", "MEGATRON_LM", "XLA"):
+            # Their sharded optimizer/weight states need other save/resume code than this loop has;
+            # running anyway would write checkpoints that cannot be resumed.
+            raise TrainError(f"this recipe runs on one process or DDP (torchrun / accelerate multi-GPU), not {kind}: "
+                             "its checkpoints would not resume. The trainable part (projector + LoRA) is small, "
+                             "so DDP with the frozen LLM in bf16 on every GPU is the supported route.")
         # Only the main process reports: N processes must not draw N progress bars.
         self.emit = (on_event if self.main else None) or (lambda _e: None)
         set_seed(cfg.seed, device_specific=False)
