@@ -78,6 +78,11 @@ def test_our_export_and_official_files_read_into_the_same_samples(tmp_path: Path
         assert a == b
         assert [s.label for s in a] == ["sad", "angry", "happy"]
         assert all(s.subtitle == f"line {i}" for i, s in enumerate(a))
+    # `emollama pseudo-label` output (path,label,confidence,source) is a label list too.
+    (official / "pseudo.csv").write_text("path,label,confidence,source\n/v/s0.mp4,Sad,0.9,pseudo\n"
+                                         "/v/s1.mp4,anger,0.8,pseudo\n", encoding="utf-8")
+    pseudo = read_annotations(official / "pseudo.csv")
+    assert [(s.name, s.label, s.subtitle) for s in pseudo] == [("s0", "sad", "line 0"), ("s1", "angry", "line 1")]
     fine = read_annotations(ours / "MERR_fine_grained.txt")
     assert fine[0].fine == "Reasoning: sad (clearly)."
     assert normalize_target(fine[0].fine) == "reasoning sad clearly"

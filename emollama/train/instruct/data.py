@@ -24,6 +24,7 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,21 +79,10 @@ def read_annotations(list_file: str | Path, *, label_set: str = "merr9",
     if not path.is_file():
         raise AnnotationError(f"annotation list not found: {path}")
     labels = get_label_set(label_set)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise AnnotationError(f"{path}: not UTF-8 text") from None
     rows: list[tuple[str, str]] = []
     bad_lines: list[str] = []
     outside: list[str] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < 3:
-            bad_lines.append(str(n))
-            continue
-        name, raw = parts[0], parts[2]
+    for n, name, raw in _list_rows(path, bad_lines):
         try:
             label = normalize_label(raw)
         except UnknownLabelError:
@@ -109,8 +99,7 @@ def read_annotations(list_file: str | Path, *, label_set: str = "merr9",
                               f"{'; '.join(outside[:5])}{more}")
     if not rows:
         raise AnnotationError(f"{path}: no clips (the file is empty)")
-    names = [r[0] for r in rows]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(r[0] for r in rows).items() if k > 1)
     if dupes:
         raise AnnotationError(f"{path}: clip(s) listed twice: {', '.join(dupes[:5])}")
     texts = _read_json_sibling(path)
@@ -125,6 +114,35 @@ def read_annotations(list_file: str | Path, *, label_set: str = "merr9",
                                     caption=str(caption) if caption else None,
                                     fine=str(fine) if fine else None,
                                     subtitle=subs.get(name) or None))
+    return out
+
+
+def _list_rows(path: Path, bad_lines: list[str]) -> list[tuple[int, str, str]]:
+    """(line, clip name, label as written) from an NCEV list or a CSV with ``name``/``path`` + ``label``.
+
+    The CSV form is what ``emollama pseudo-label`` writes, so confident predictions on unlabelled
+    clips can pre-train ``[emotion]`` as the maintainers advise for the MER2023 number.
+    """
+    if path.suffix.lower() in (".csv", ".tsv"):
+        table = read_table(path, what="annotation table")
+        key, lab = table.pick(("name", "path", "video")), table.pick(("label", "emotion"))
+        if key is None or lab is None:
+            raise AnnotationError(f"{path}: needs a `name` (or `path`) column and a `label` column")
+        return [(n, Path(row[key]).stem if key == "path" else row[key], row[lab])
+                for n, row in table.rows if row.get(key)]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not UTF-8 text") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 3:
+            bad_lines.append(str(n))
+            continue
+        out.append((n, parts[0], parts[2]))
     return out
 
 
