@@ -61,3 +61,8 @@ def unexpected_error_message(exc: BaseException) -> str:
     """
     text = " ".join(str(exc).split())[:300] or "(no message)"
     return f"unexpected {type(exc).__name__}: {text} - please report this file to the emollama maintainers"
+
+
+def error_line(exc: BaseException) -> str:
+    """The line a batch records for an item that failed: a user error's own message, else the one above."""
+    return str(exc) if isinstance(exc, EmollamaError) else unexpected_error_message(exc)

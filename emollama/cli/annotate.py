@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from emollama.errors import InputError
 from emollama.labels import DEFAULT_LABEL_SET, get_label_set
@@ -130,11 +129,10 @@ def _check_config(config: RunConfig) -> None:
 def _run_with_progress(items: list[ClipItem], out: Path, config: RunConfig, total: int, workers: int,
                        ray_address: str | None) -> dict[str, Any]:
     """Annotate with a progress bar; failures and filtered LLM steps are printed as they happen."""
+    from emollama.cli.progress import batch_progress
     from emollama.merr.runner import run_annotation
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
+    with batch_progress(console) as progress:
         task = progress.add_task("annotating (loading models)", total=total)
 
         def on_event(event: tuple) -> None:

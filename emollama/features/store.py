@@ -274,10 +274,18 @@ def _show(value: Any) -> str:
 
 
 def _first_difference(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """Where ``a`` and ``b`` first differ, to the deepest key (``identity.local_encoder.settings.pool``)."""
     for key in keys:
         if a.get(key) != b.get(key):
-            return f"{key} differs"
+            return _where(a.get(key), b.get(key), key)
     return None
+
+
+def _where(x: Any, y: Any, path: str) -> str:
+    if isinstance(x, dict) and isinstance(y, dict):
+        sub = next(k for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k))
+        return _where(x.get(sub), y.get(sub), f"{path}.{sub}")
+    return f"{path}: stored {_show(x)}, now {_show(y)}"
 
 
 def collate_features(rows: list[dict[str, torch.Tensor]]) -> MediaFeatures:

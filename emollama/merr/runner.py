@@ -5,28 +5,28 @@ are written to ``OUT/errors/`` instead, so a rerun retries them; a record whose 
 (``fine.status == "llm_error"``, or with ``vision`` its ``visual_description.status``) is finished
 for perception and gets only its LLM steps redone.
 
-Parallelism reuses existing engines: :class:`concurrent.futures.ProcessPoolExecutor` (each
-worker loads the perception models once, in its initializer) and Ray actors (each actor loads
-them once). Results come back to the driver, which alone writes files, so two workers never race
-on one path. With Ray the clip paths must be readable from every node (shared storage).
+Parallelism is :func:`emollama.parallel.map_workers` (serial, worker processes whose initializer
+loads the perception models once, or Ray actors that each load them once), shared with
+``emollama features``. Results come back to the driver, which alone writes files, so two workers
+never race on one path. With Ray the clip paths must be readable from every node (shared storage).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emollama.errors import EmollamaError, InputError, unexpected_error_message
+from emollama.errors import EmollamaError, InputError, error_line
 from emollama.llm.factory import LLMSpec, make_backend
 from emollama.merr.annotate import AnnotateOptions, annotate_clip, retry_vision, write_fine
 from emollama.merr.fine import FineWriter, LLMFineWriter, TemplateFineWriter
 from emollama.merr.inputs import ClipItem
 from emollama.merr.record import MerrRecord, clip_path, read_record, write_error, write_record
 from emollama.merr.vision import VisionDescriber
+from emollama.parallel import map_workers
 
 #: (kind, name, payload): kind is "done" (payload = record), "error" (payload = message) or "fine_retry".
 Event = tuple[str, str, Any]
@@ -138,75 +138,32 @@ def _one(perceiver: Any, item: ClipItem, config: RunConfig, writer: FineWriter,
          describer: VisionDescriber | None = None) -> tuple[str, str, Any]:
     try:
         record = annotate_clip(perceiver, item, config.options, writer, describer=describer)
-    except EmollamaError as exc:
-        return "error", item.name, str(exc)
     except Exception as exc:  # noqa: BLE001 - one odd clip must not stop (and re-stop) the whole run
-        return "error", item.name, unexpected_error_message(exc)
+        return "error", item.name, error_line(exc)
     return "done", item.name, record.model_dump(mode="json")
 
 
-# --- worker processes -----------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
+@dataclass
+class _Worker:
+    """What one worker (this process, a worker process or a Ray actor) loads once."""
+
+    perceiver: Any
+    writer: FineWriter
+    describer: VisionDescriber | None
+    config: RunConfig
 
 
-def _worker_init(config: RunConfig) -> None:
-    _WORKER["perceiver"] = make_perceiver(config)
-    _WORKER["writer"], _WORKER["describer"] = make_llm_steps(config)
-    _WORKER["config"] = config
-
-
-def _worker_run(item: ClipItem) -> tuple[str, str, Any]:
-    return _one(_WORKER["perceiver"], item, _WORKER["config"], _WORKER["writer"], _WORKER["describer"])
-
-
-def _serial(items: list[ClipItem], config: RunConfig, perceiver: Any) -> Iterator[tuple[str, str, Any]]:
-    perceiver = perceiver if perceiver is not None else make_perceiver(config)
+def _load_worker(config: RunConfig, perceiver: Any = None) -> _Worker:
     writer, describer = make_llm_steps(config)
-    for item in items:
-        yield _one(perceiver, item, config, writer, describer)
+    return _Worker(perceiver if perceiver is not None else make_perceiver(config), writer, describer, config)
 
 
-def _processes(items: list[ClipItem], config: RunConfig, workers: int) -> Iterator[tuple[str, str, Any]]:
-    import multiprocessing as mp
-
-    # "spawn": forking a process that already holds MediaPipe/torch threads can deadlock.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=_worker_init, initargs=(config,)) as pool:
-        futures = {pool.submit(_worker_run, item): item for item in items}
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # a worker died (OOM, native crash): record it, go on
-                yield "error", futures[fut].name, f"worker failed: {type(exc).__name__}: {exc}"
+def _run_item(worker: _Worker, item: ClipItem) -> tuple[str, str, Any]:
+    return _one(worker.perceiver, item, worker.config, worker.writer, worker.describer)
 
 
-def _ray(items: list[ClipItem], config: RunConfig, workers: int, address: str) -> Iterator[tuple[str, str, Any]]:
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise InputError("--ray-address needs Ray: pip install 'ray[default]'") from None
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-
-    @ray.remote
-    class Annotator:
-        def __init__(self, cfg: RunConfig) -> None:
-            _worker_init(cfg)
-
-        def run(self, item: ClipItem) -> tuple[str, str, Any]:
-            return _worker_run(item)
-
-    actors = [Annotator.remote(config) for _ in range(max(1, workers))]
-    pool = ActorPool(actors)
-    try:
-        yield from pool.map_unordered(lambda actor, item: actor.run.remote(item), items)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+def _crashed(item: ClipItem, exc: BaseException) -> tuple[str, str, Any]:
+    return "error", item.name, f"worker failed: {type(exc).__name__}: {exc}"
 
 
 def run_annotation(items: list[ClipItem], out: Path, config: RunConfig, *, workers: int = 1,
@@ -235,12 +192,11 @@ def run_annotation(items: list[ClipItem], out: Path, config: RunConfig, *, worke
             stats["vision_retried"] += int(vision_redone)
             notify(("fine_retry", record.name, None))
     if plan.todo:
-        if ray_address:
-            results = _ray(plan.todo, config, workers, ray_address)
-        elif workers > 1:
-            results = _processes(plan.todo, config, workers)
-        else:
-            results = _serial(plan.todo, config, perceiver)
+        # The serial path gets the caller's perception models when it has them; workers load their own.
+        serial = workers <= 1 and not ray_address
+        state = _load_worker(config, perceiver) if serial and perceiver is not None else None
+        results = map_workers(_run_item, plan.todo, init=_load_worker, config=config, workers=workers,
+                              ray_address=ray_address, state=state, crashed=_crashed)
         paths = {it.name: str(it.path) for it in plan.todo}
         for kind, name, payload in results:
             if kind == "done":

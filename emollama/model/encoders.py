@@ -138,7 +138,13 @@ class LocalEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(pixel_values=crops).last_hidden_state  # mask_ratio 0: every patch kept
+        # mask_ratio 0 keeps every patch, but ViT-MAE still shuffles them by random noise: the mean then
+        # differs in its last bits from run to run (and draws from the caller's RNG). Increasing noise keeps
+        # the raster order, so one clip always gives the same features.
+        size = self.model.config.patch_size
+        n = (crops.shape[-2] // size) * (crops.shape[-1] // size)
+        order = torch.arange(n, device=crops.device, dtype=torch.float32).expand(crops.shape[0], n)
+        hidden = self.model(pixel_values=crops, noise=order).last_hidden_state
         per_crop = hidden[:, 0] if self.pool == "cls" else hidden[:, 1:].mean(dim=1)
         return per_crop.mean(dim=0)
 

@@ -184,43 +184,56 @@ class EmotionLlamaProcessor:
         peak_frame_index: int | None,
         audio_16k: np.ndarray | None,
     ) -> MediaSample:
-        """Pick and normalise what each configured encoder needs from one clip."""
-        cfg = self.cfg
-        global_px = local_px = temporal_px = audio = None
-        ge = cfg.global_encoder
-        if ge is not None and len(frames):
-            index = choose_global_frame(len(frames), ge.frame, peak_frame_index)
-            global_px = image_tensor(frames[index], ge.image_size, ge.mean, ge.std)
-        le = cfg.local_encoder
-        if le is not None and len(face_crops):
-            picks = uniform_indices(len(face_crops), min(le.max_frames, len(face_crops)))
-            local_px = torch.stack(
-                [image_tensor(face_crops[i], le.image_size, le.mean, le.std) for i in picks]
-            )
-        te = cfg.temporal_encoder
-        if te is not None and len(face_crops):
-            picks = uniform_indices(len(face_crops), te.num_frames)
-            temporal_px = torch.stack(
-                [image_tensor(face_crops[i], te.image_size, te.mean, te.std) for i in picks]
-            )
-        ae = cfg.audio_encoder
-        if ae is not None and audio_16k is not None and len(audio_16k) >= ae.sample_rate // 10:
-            wave = torch.as_tensor(
-                np.asarray(audio_16k, dtype=np.float32)[: int(ae.max_seconds * ae.sample_rate)]
-            )
-            if ae.normalize:
-                wave = (wave - wave.mean()) / torch.sqrt(wave.var() + 1e-7)
-            audio = wave
-        return MediaSample(global_px, local_px, temporal_px, audio)
+        """See :func:`preprocess_media` (the tokenizer plays no part in it)."""
+        return preprocess_media(self.cfg, frames, face_crops, peak_frame_index, audio_16k)
 
     @staticmethod
     def collate_media(samples: Sequence[MediaSample]) -> MediaBatch:
-        return MediaBatch(
-            [s.global_pixels for s in samples],
-            [s.local_pixels for s in samples],
-            [s.temporal_pixels for s in samples],
-            [s.audio for s in samples],
-        )
+        return collate_media(samples)
+
+
+def preprocess_media(
+    cfg: EmotionLlamaConfig,
+    frames: Sequence[np.ndarray],
+    face_crops: Sequence[np.ndarray],
+    peak_frame_index: int | None,
+    audio_16k: np.ndarray | None,
+) -> MediaSample:
+    """Pick and normalise what each configured encoder needs from one clip.
+
+    A function of the model config alone (no tokenizer), so feature extraction runs exactly the
+    preprocessing of generation without building the LLM's tokenizer.
+    """
+    global_px = local_px = temporal_px = audio = None
+    ge = cfg.global_encoder
+    if ge is not None and len(frames):
+        index = choose_global_frame(len(frames), ge.frame, peak_frame_index)
+        global_px = image_tensor(frames[index], ge.image_size, ge.mean, ge.std)
+    le = cfg.local_encoder
+    if le is not None and len(face_crops):
+        picks = uniform_indices(len(face_crops), min(le.max_frames, len(face_crops)))
+        local_px = torch.stack([image_tensor(face_crops[i], le.image_size, le.mean, le.std) for i in picks])
+    te = cfg.temporal_encoder
+    if te is not None and len(face_crops):
+        picks = uniform_indices(len(face_crops), te.num_frames)
+        temporal_px = torch.stack([image_tensor(face_crops[i], te.image_size, te.mean, te.std) for i in picks])
+    ae = cfg.audio_encoder
+    if ae is not None and audio_16k is not None and len(audio_16k) >= ae.sample_rate // 10:
+        wave = torch.as_tensor(np.asarray(audio_16k, dtype=np.float32)[: int(ae.max_seconds * ae.sample_rate)])
+        if ae.normalize:
+            wave = (wave - wave.mean()) / torch.sqrt(wave.var() + 1e-7)
+        audio = wave
+    return MediaSample(global_px, local_px, temporal_px, audio)
+
+
+def collate_media(samples: Sequence[MediaSample]) -> MediaBatch:
+    """Preprocessed clips → one :class:`MediaBatch` for :meth:`MediaEncoders.encode`."""
+    return MediaBatch(
+        [s.global_pixels for s in samples],
+        [s.local_pixels for s in samples],
+        [s.temporal_pixels for s in samples],
+        [s.audio for s in samples],
+    )
 
 
 def choose_global_frame(n: int, rule: str, peak: int | None) -> int:

@@ -9,7 +9,7 @@ answer stays ``None``, never "neutral").
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,10 @@ import torch
 from emollama.errors import ModelUnavailableError
 from emollama.label_parsing import parse_label
 from emollama.model.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_pretrained
+from emollama.model.config import EmotionLlamaConfig
 from emollama.model.emotion_llama import EmotionLlama, MediaFeatures, torch_dtype
 from emollama.model.encoders import MediaEncoders
-from emollama.model.processor import EmotionLlamaProcessor
+from emollama.model.processor import EmotionLlamaProcessor, collate_media, preprocess_media
 
 
 @dataclass
@@ -35,6 +36,21 @@ class EmotionLlamaInputs:
     peak_frame_index: int | None  # index into `frames` of the peak-expression frame
     audio_16k: np.ndarray | None  # float32 mono 16 kHz waveform
     subtitle: str | None
+
+
+def encode_media(
+    cfg: EmotionLlamaConfig, encoders: MediaEncoders, clips: Sequence[EmotionLlamaInputs]
+) -> MediaFeatures:
+    """Clips → encoder features: the one media path of generation and of ``emollama features``.
+
+    Why one function: features cached for training must be exactly what the model sees at
+    inference, so the preprocessing (frame policy, crops, audio normalisation) and the encoders
+    run here for both. Several clips are encoded as one :class:`~emollama.model.encoders.MediaBatch`.
+    """
+    samples = [
+        preprocess_media(cfg, c.frames, c.face_crops, c.peak_frame_index, c.audio_16k) for c in clips
+    ]
+    return encoders.encode(collate_media(samples))
 
 
 @dataclass
@@ -86,10 +102,7 @@ class EmotionLlamaRecognizer:
         self, inputs: EmotionLlamaInputs, task: str, label_set: str, instruction: str | None
     ) -> tuple[dict[str, torch.Tensor], MediaFeatures]:
         proc = self.processor
-        media = proc.preprocess_media(
-            inputs.frames, inputs.face_crops, inputs.peak_frame_index, inputs.audio_16k
-        )
-        feats = self.encoders.encode(proc.collate_media([media]))
+        feats = encode_media(proc.cfg, self.encoders, [inputs])
         user = proc.user_prompt(task, inputs.subtitle, instruction, label_set=label_set)
         batch = proc.collate([proc.encode(user)], padding_side="left")
         return batch, feats

@@ -11,11 +11,40 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emollama.labels import get_label_set
 from emollama.perception.pipeline import Perception, sample_frames
 from emollama.recognize.result import build_result, uniform_scores
 from emollama.schema import AnalysisResult
+
+if TYPE_CHECKING:
+    from emollama.model.tier import EmotionLlamaInputs
+
+#: Frames (evenly spread, plus the peak frame) and face crops the perception pass keeps for the encoders.
+N_FRAMES = 16
+
+
+def encoder_inputs(p: Perception, n_frames: int = N_FRAMES) -> tuple[EmotionLlamaInputs, list[str]]:
+    """What the model's encoders see of one perceived clip, and the perception warnings to report.
+
+    Why one function: ``analyze --tier emotion-llama`` and ``emollama features`` must hand the
+    encoders the same frames, crops and audio, or cached training features would differ from what
+    the model meets at inference.
+    """
+    from emollama.model.tier import EmotionLlamaInputs
+
+    warnings = list(p.warnings)
+    frames = p.encoder_frames
+    if frames is None:  # perceived without keep-frames: decode them now rather than show the model none
+        frames = sample_frames(p, n_frames)
+    if p.face.clues.status == "ok" and not p.scan.crops:
+        warnings.append("the perception pass kept no face crops (perceive(..., keep_crops=N)): the local and "
+                        "temporal encoders saw no face")
+    inputs = EmotionLlamaInputs(frames=frames.frames, frame_times=frames.times, face_crops=p.scan.crops,
+                                peak_frame_index=frames.peak_position, audio_16k=p.audio,
+                                subtitle=p.clues.words.text or None)
+    return inputs, warnings
 
 
 class EmotionLlamaTier:
@@ -24,7 +53,7 @@ class EmotionLlamaTier:
     tier = "emotion-llama"
     stage = "emotion-llama"
     #: Frames handed to the global encoder pool (evenly spread) and face crops for MAE/VideoMAE.
-    n_frames = 16
+    n_frames = N_FRAMES
 
     def __init__(self, model_dir: str | Path, *, device: str = "cpu", dtype: str | None = None,
                  task: str = "reason", max_new_tokens: int = 256) -> None:
@@ -35,20 +64,9 @@ class EmotionLlamaTier:
         self.max_new_tokens = max_new_tokens
 
     def recognize(self, p: Perception, label_set: str) -> AnalysisResult:
-        from emollama.model.tier import EmotionLlamaInputs
-
         labels = get_label_set(label_set)
         t = time.perf_counter()
-        warnings = list(p.warnings)
-        frames = p.encoder_frames
-        if frames is None:  # perceived without keep-frames: decode them now rather than show the model none
-            frames = sample_frames(p, self.n_frames)
-        if p.face.clues.status == "ok" and not p.scan.crops:
-            warnings.append("the perception pass kept no face crops (perceive(..., keep_crops=N)): the local and "
-                            "temporal encoders saw no face")
-        inputs = EmotionLlamaInputs(frames=frames.frames, frame_times=frames.times, face_crops=p.scan.crops,
-                                    peak_frame_index=frames.peak_position, audio_16k=p.audio,
-                                    subtitle=p.clues.words.text or None)
+        inputs, warnings = encoder_inputs(p, self.n_frames)
         out = self.model.recognize(inputs, labels.name, self.task, max_new_tokens=self.max_new_tokens)
         p.timings["emotion_llama_s"] = time.perf_counter() - t
         if out.label is None:

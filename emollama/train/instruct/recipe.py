@@ -159,7 +159,9 @@ class CoarseToFineRecipe:
             if state is None:
                 return Position()  # killed before the first checkpoint: start over in the same folder
             return Position(**state["position"])
-        if saved.is_file() or (self.run_dir / run_state.STATE).is_file():
+        taken = saved.is_file() or (self.run_dir / run_state.STATE).is_file()
+        self.acc.wait_for_everyone()  # every process looks before the main one writes
+        if taken:
             raise TrainError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                              "or choose a new folder.")
         if self.main:
@@ -176,7 +178,7 @@ class CoarseToFineRecipe:
         self.emit(record)
 
     def _truncate_metrics(self, stage: str, global_step: int) -> None:
-        """On resume, drop the log lines of steps after the checkpoint: they are about to be redone."""
+        """Drop ``stage``'s train/val/checkpoint lines after ``global_step`` (an interrupted attempt's)."""
         path = self.run_dir / METRICS
         if not self.main or not path.is_file():
             return
@@ -186,7 +188,7 @@ class CoarseToFineRecipe:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line torn by the kill
-            if rec.get("stage") == stage and rec.get("step", 0) > global_step:
+            if rec.get("stage") == stage and rec.get("kind") != "skipped" and rec.get("step", 0) > global_step:
                 continue
             keep.append(line)
         atomic_write_text(path, "".join(f"{line}\n" for line in keep))
@@ -284,7 +286,8 @@ class CoarseToFineRecipe:
             load_trainable(model, read_weights(ckpt))
             run_state.load_optimizer(ckpt, optimizer)
             run_state.load_rng(ckpt, acc.process_index)
-            self._truncate_metrics(stage.name, pos.global_step)
+        # Log lines of steps after the starting point (a killed attempt) are about to be redone.
+        self._truncate_metrics(stage.name, pos.global_step)
         model, optimizer = acc.prepare(model, optimizer)
         self.emit({"kind": "stage", "stage": stage.name, "index": index, "train": len(train), "val": len(val),
                    "steps": total, "start_step": pos.global_step, "steps_per_epoch": steps_per_epoch})
