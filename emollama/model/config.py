@@ -227,12 +227,7 @@ class EmotionLlamaConfig:
     # ----------------------------------------------------------------------------- helpers
     def resolve(self, path: str | None) -> Path | None:
         """A config path as an absolute path (relative ones against ``base_dir``, ``~`` expanded)."""
-        if path is None or path == "":
-            return None
-        p = Path(path).expanduser()
-        if not p.is_absolute() and self.base_dir is not None:
-            p = Path(self.base_dir) / p
-        return p
+        return resolve_path(self.base_dir, path)
 
     def validate(self) -> None:
         """Catch inconsistent configs at load time rather than as a shape error deep in a forward."""
@@ -260,6 +255,19 @@ class EmotionLlamaConfig:
                     f"global encoder gives {grid} patches of width {eva.embed_dim} at {ge.image_size}px, "
                     f"but projector expects {pj.global_patches} of width {pj.global_dim}."
                 )
+
+
+def resolve_path(base_dir: str | None, path: str | None) -> Path | None:
+    """``path`` with ``~`` expanded, relative to ``base_dir`` when relative; ``None`` for an empty path.
+
+    Every config (model, training recipe) resolves its paths this way, so a config folder can move.
+    """
+    if path is None or path == "":
+        return None
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    return p
 
 
 def _plain(obj: Any) -> Any:

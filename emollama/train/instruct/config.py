@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from emollama.model.config import ConfigError, EmotionLlamaConfig, build_dataclass
+from emollama.model.config import ConfigError, EmotionLlamaConfig, build_dataclass, resolve_path
 
 PACKAGED = Path(__file__).with_name("configs")
 PACKAGED_MODELS = Path(__file__).resolve().parents[2] / "model" / "configs"
@@ -198,12 +198,7 @@ class TrainConfig:
         return build_dataclass(OptimConfig, merged, f"stages[{index}].optim")
 
     def resolve(self, path: str | None) -> Path | None:
-        if path is None or path == "":
-            return None
-        p = Path(path).expanduser()
-        if not p.is_absolute() and self.base_dir is not None:
-            p = Path(self.base_dir) / p
-        return p
+        return resolve_path(self.base_dir, path)
 
     def model_config(self) -> EmotionLlamaConfig:
         """The model config ``model`` names: a YAML/JSON path, a model folder, or a packaged name."""
