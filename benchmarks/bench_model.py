@@ -1,6 +1,6 @@
 """Speed of the Emotion-LLaMA model: prefill and decode tokens/s, and one training step.
 
-Random weights from a config in ``configs/model/`` (nothing downloaded); media features are random
+Random weights from a config in ``emollama/model/configs/`` (nothing downloaded); media features are random
 tensors of the configured shapes, so the numbers cover projector + splice + LM, not the encoders.
 
     python benchmarks/bench_model.py                                  # tiny and 100m-random on CPU
@@ -28,8 +28,8 @@ from emollama.model.config import EmotionLlamaConfig  # noqa: E402
 from emollama.model.emotion_llama import EmotionLlama, MediaFeatures  # noqa: E402
 from emollama.model.processor import EmotionLlamaProcessor  # noqa: E402
 
-#: The configs live in the repository (``configs/model``), not in the installed package.
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+#: The configs live in the repository (``emollama/model/configs``, package data).
+CONFIGS = Path(__file__).resolve().parents[1] / "emollama" / "model" / "configs"
 SUBTITLE = "I waited for you the whole evening and you did not even call, so what am I supposed to think now"
 ANSWER = (
     "the person frowns with lowered brows and tight lips while the voice is loud and fast, and the words "
@@ -124,7 +124,7 @@ def bench(name: str, device: str, dtype: str | None, new_tokens: int, train_batc
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", action="append", help="config name in configs/model (repeatable)")
+    ap.add_argument("--config", action="append", help="config name in emollama/model/configs (repeatable)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default=None, help="override llm.dtype (float32|bfloat16|float16)")
     ap.add_argument("--new-tokens", type=int, default=32)

@@ -5,10 +5,10 @@ Each row runs the real command line — ``emollama train`` in one process, or un
 workspace of the chosen model config's shapes: a feature store of random features (global patch
 tokens stored float16), an annotation list with captions and subtitles, and a one-stage recipe
 (stage 1 of the packaged coarse-to-fine recipe: tasks ``[emotion, reason]``, its AdamW settings)
-with ``validation.by: none`` and no mid-run checkpoints. Random weights from ``configs/model/``;
+with ``validation.by: none`` and no mid-run checkpoints. Random weights from ``emollama/model/configs/``;
 nothing is downloaded.
 
-    python benchmarks/bench_train.py                          # tiny + 100m-random, 1 and 2 CPU processes (~6 min)
+    python benchmarks/bench_train.py               # tiny + 100m-random, 1 and 2 CPU processes (~4 min, 2 idle cores)
     python benchmarks/bench_train.py --config tiny --processes 1 --precision bf16   # CPU bf16 autocast
     python benchmarks/bench_train.py --config 7b-random --device cuda --precision bf16 \\
         --processes 1 --global-batch 1 --warmup 2 --steps 8  # LLaMA-2-7B shapes (benchmarks/gpu_train_7b.sh)
@@ -25,7 +25,10 @@ processes is shown); peak GPU memory is ``torch.cuda.max_memory_allocated`` (max
 
 Each process uses ``cores // processes`` threads (``OMP_NUM_THREADS``), so 1 and 2 processes use
 the same cores; on a 2-core machine 2 processes compete for the same 2 cores with each other and
-with the gloo all-reduce, so the 2-process rows measure DDP overhead, not a speed-up.
+with the gloo all-reduce, so the 2-process rows measure DDP overhead, not a speed-up. CPU timings
+are only meaningful on an otherwise idle machine: a 2-thread process on 2 cores slowed from ~55 ms
+to 1-2.5 s per tiny step while one other process kept a core busy. The "other load" column says how
+many cores other processes used during each row (from ``/proc/stat``); rerun rows where it is not ~0.
 """
 
 from __future__ import annotations
@@ -46,14 +49,14 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported (through emollama)
 
-#: The configs live in the repository (``configs/model``), not in the installed package.
+#: The configs live in the repository (``emollama/model/configs``, package data).
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs" / "model"
+CONFIGS = ROOT / "emollama" / "model" / "configs"
 STAGE = "coarse"
 TASKS = ["emotion", "reason"]
 LABELS = ("neutral", "happy", "angry", "worried", "sad", "surprise")
 #: Per config: (global batch, warm-up steps, timed steps) for the default CPU run.
-DEFAULTS = {"tiny": (4, 3, 40), "100m-random": (2, 1, 5), "7b-random": (1, 2, 8)}
+DEFAULTS = {"tiny": (4, 3, 40), "100m-random": (2, 2, 10), "7b-random": (1, 2, 8)}
 _TEXT = ("the person frowns with lowered brows and tight lips while the voice is loud and fast and the words "
          "blame the listener she smiles with raised cheeks his eyes widen the tone is flat and slow a sigh "
          "follows the sentence shoulders drop the gaze avoids the camera laughter softens the reply")
@@ -318,7 +321,7 @@ def main() -> None:
         _worker(sys.argv[2:])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", action="append", help="config name in configs/model (repeatable; "
+    ap.add_argument("--config", action="append", help="config name in emollama/model/configs (repeatable; "
                     "default: tiny and 100m-random)")
     ap.add_argument("--processes", type=int, action="append", help="processes per run (repeatable; default: 1 and 2)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -341,6 +344,9 @@ def main() -> None:
 
         if not torch.cuda.is_available():
             raise SystemExit("--device cuda: no CUDA device is visible")
+        if max(args.processes or [1, 2]) > torch.cuda.device_count():
+            raise SystemExit(f"--device cuda: {torch.cuda.device_count()} GPU(s) visible, fewer than the processes "
+                             "asked for (give --processes 1)")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_train_"))
     work.mkdir(parents=True, exist_ok=True)
     try:

@@ -15,8 +15,9 @@ def register(app: typer.Typer) -> None:
         checkpoint: Annotated[Path, typer.Argument(help="Official .pth (e.g. Emoation_LLaMA.pth).")],
         out: Annotated[Path, typer.Option("--out", help="Folder to write config.json + model.safetensors.")],
         config: Annotated[
-            Path | None,
-            typer.Option("--config", help="Model YAML naming the backbone folders; default: ./checkpoints/…"),
+            str | None,
+            typer.Option("--config", help="Model YAML naming the backbone folders, or a packaged config name "
+                         "(paths against the working directory); default: ./checkpoints/…"),
         ] = None,
         trust_pickle: Annotated[
             bool, typer.Option("--trust-pickle", help="Allow full unpickling (only for files you trust).")
@@ -24,9 +25,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Map an official Emotion-LLaMA checkpoint onto emollama's strict safetensors format."""
         from emollama.model.checkpoint import convert_official
-        from emollama.model.config import EmotionLlamaConfig, official_config
+        from emollama.model.config import load_model_config, official_config
 
-        cfg = EmotionLlamaConfig.from_file(config) if config is not None else official_config(Path.cwd())
+        cfg = load_model_config(config) if config is not None else official_config(Path.cwd())
         report = convert_official(checkpoint, out, cfg, trust_pickle=trust_pickle)
         console = Console()
         console.print(

@@ -46,15 +46,10 @@ DEFAULT_BATCH = 1
 
 # ------------------------------------------------------------------------------------------- inputs
 def load_model_config(path: str | Path) -> EmotionLlamaConfig:
-    """``--config``: a model YAML/JSON, or a model folder (its ``config.json``)."""
-    from emollama.model.config import EmotionLlamaConfig
+    """``--config``: a model YAML/JSON, a model folder (its ``config.json``), or a packaged config name."""
+    from emollama.model.config import load_model_config as load
 
-    path = Path(path).expanduser()
-    if path.is_dir():
-        from emollama.model.checkpoint import CONFIG_NAME
-
-        path = path / CONFIG_NAME
-    return EmotionLlamaConfig.from_file(path)
+    return load(path)
 
 
 def clip_items(source: str | Path) -> list[ClipItem]:

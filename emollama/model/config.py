@@ -336,6 +336,36 @@ def build_dataclass(cls: type, data: Any, where: str) -> Any:
     return _build(cls, data, where)
 
 
+#: Model configs shipped with the package (``tiny``, ``100m-random``, ``7b-random``, ``emotion-llama-7b``).
+PACKAGED_MODEL_CONFIGS = Path(__file__).with_name("configs")
+
+
+def packaged_model_configs() -> list[str]:
+    return sorted(p.stem for p in PACKAGED_MODEL_CONFIGS.glob("*.yaml"))
+
+
+def load_model_config(name_or_path: str | Path, base_dir: str | Path | None = None) -> EmotionLlamaConfig:
+    """A model config from a YAML/JSON file, a model folder (its ``config.json``), or a packaged name.
+
+    A packaged config's relative paths (``checkpoints/…``) resolve against ``base_dir`` (default:
+    the working directory), not against the installed package: that is where a user keeps weights.
+    """
+    path = Path(name_or_path).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if path.is_dir() and (path / "config.json").is_file():
+        path = path / "config.json"
+    if path.is_file():
+        return EmotionLlamaConfig.from_file(path)
+    packaged = PACKAGED_MODEL_CONFIGS / f"{name_or_path}.yaml"
+    if packaged.is_file():
+        cfg = EmotionLlamaConfig.from_file(packaged)
+        cfg.base_dir = str(Path(base_dir) if base_dir is not None else Path.cwd())
+        return cfg
+    raise ConfigError(f"model config {str(name_or_path)!r} is neither a config file, a model folder with "
+                      f"config.json, nor a packaged config ({', '.join(packaged_model_configs())}).")
+
+
 def official_config(root: str | Path = ".") -> EmotionLlamaConfig:
     """The released Emotion-LLaMA layout with weights expected under ``root/checkpoints/``.
 

@@ -1,4 +1,4 @@
-"""Shared tiny random-weight components (built from configs/model/tiny.yaml, nothing downloaded)."""
+"""Shared tiny random-weight components (built from emollama/model/configs/tiny.yaml, nothing downloaded)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from emollama.model.emotion_llama import EmotionLlama, MediaFeatures
 from emollama.model.encoders import MediaEncoders
 from emollama.model.processor import EmotionLlamaProcessor
 
-TINY_YAML = Path(__file__).resolve().parents[2] / "configs" / "model" / "tiny.yaml"
+TINY_YAML = Path(__file__).resolve().parents[2] / "emollama" / "model" / "configs" / "tiny.yaml"
 
 
 def tiny_config() -> EmotionLlamaConfig:

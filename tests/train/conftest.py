@@ -19,7 +19,7 @@ from emollama.model.config import EmotionLlamaConfig
 from emollama.model.emotion_llama import MediaFeatures
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_YAML = ROOT / "configs" / "model" / "tiny.yaml"
+TINY_YAML = ROOT / "emollama" / "model" / "configs" / "tiny.yaml"
 LABELS = ("happy", "sad", "angry")
 
 

@@ -129,6 +129,10 @@ def test_packaged_recipe_loads_by_name() -> None:
     assert cfg.stages[0].tasks == ["emotion", "reason"] and cfg.stages[1].tasks == ["reason_v2"]
     assert cfg.stages[1].init == "previous_best"
     assert cfg.optim.weight_decay == 0.05 and (cfg.optim.beta1, cfg.optim.beta2) == (0.9, 0.999)
+    # Its model is a packaged config too; the weights' relative paths point into the working directory.
+    model = cfg.model_config()
+    assert model.name == "emotion-llama-7b"
+    assert model.resolve(model.llm.path) == Path.cwd() / "checkpoints" / "Llama-2-7b-chat-hf"
 
 
 # ------------------------------------------------------------------------------------------ learning

@@ -20,10 +20,9 @@ from typing import Any, Literal
 
 import yaml
 
-from emollama.model.config import ConfigError, EmotionLlamaConfig, build_dataclass, resolve_path
+from emollama.model.config import ConfigError, EmotionLlamaConfig, build_dataclass, load_model_config, resolve_path
 
 PACKAGED = Path(__file__).with_name("configs")
-PACKAGED_MODELS = Path(__file__).resolve().parents[2] / "model" / "configs"
 
 
 @dataclass
@@ -202,14 +201,7 @@ class TrainConfig:
 
     def model_config(self) -> EmotionLlamaConfig:
         """The model config ``model`` names: a YAML/JSON path, a model folder, or a packaged name."""
-        path = self.resolve(self.model)
-        candidates = [path, path / "config.json"] if path is not None else []
-        candidates.append(PACKAGED_MODELS / f"{self.model}.yaml")
-        for c in candidates:
-            if c is not None and c.is_file():
-                return EmotionLlamaConfig.from_file(c)
-        names = ", ".join(sorted(p.stem for p in PACKAGED_MODELS.glob("*.yaml")))
-        raise ConfigError(f"model {self.model!r} is neither a config file nor a packaged model config ({names}).")
+        return load_model_config(self.model, self.base_dir)
 
 
 # ------------------------------------------------------------------------------------------ loading
