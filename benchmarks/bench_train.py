@@ -303,7 +303,7 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "",
         "Steps: warm-up + timed optimizer steps; step ms is the mean (± sd) of the timed ones, samples/s = "
         "global batch / mean step time. Tokens are the LM's real tokens per sample, media slots included "
-        "(256 video + 3 feature slots for the official shapes, 4 + 3 for tiny), padding not counted. The "
+        "(256 video + 4 feature slots for the official shapes, 4 + 4 for tiny), padding not counted. The "
         "epoch-end checkpoint and start-up are excluded from the step times, included in wall s and peak "
         "memory. Peak RSS is the largest single training process. Other load: CPU cores that other processes "
         "on the machine kept busy during the run (from /proc/stat); well above 0 means the row's CPU timings "

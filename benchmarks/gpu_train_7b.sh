@@ -4,7 +4,7 @@
 #   bash benchmarks/gpu_train_7b.sh            # from anywhere; results in $OUT (or /tmp/bench_train_7b)
 #
 # What it runs: benchmarks/bench_train.py with emollama/model/configs/7b-random.yaml (LLaMA-2-7B shapes, random
-# bf16 weights, nothing downloaded; official media shapes: 256 EVA tokens + 3 feature tokens), the real
+# bf16 weights, nothing downloaded; official media shapes: 256 EVA tokens + 4 feature tokens), the real
 # recipe (CoarseToFineRecipe through `emollama train`), TrainConfig.precision=bf16, 1 process, global
 # batch 1, 2 warm-up + 8 timed optimizer steps, validation none, no mid-run checkpoints. It reports the
 # mean step time, samples/s, tokens/s, peak GPU memory (torch.cuda.max_memory_allocated of the training
