@@ -63,3 +63,6 @@ def main() -> None:
     except EmollamaError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # outside a command's own Ctrl-C handling (e.g. while models load)
+        err_console.print("[bold red]interrupted[/]", highlight=False)
+        sys.exit(130)

@@ -189,6 +189,24 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_losses_and_weights(ws: Pa
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(ws: Path, full_run: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "emollama", "train", "--config", "two.yaml", "--out", "run_int"],
+                            cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = ws / "run_int" / "coarse" / "checkpoints" / "step-00000003"
+    deadline = time.time() + 120
+    while not first.is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Resume with: emollama train --resume run_int" in " ".join(err.split()) and "Traceback" not in err
+    state = json.loads((ws / "run_int" / "state.json").read_text())
+    assert state["position"]["global_step"] >= 3  # the step it stopped at is saved, not only the last periodic one
+    res = emollama("train", "--resume", "run_int", cwd=ws)
+    assert res.returncode == 0, res.stderr
+    assert train_losses(ws / "run_int") == train_losses(full_run)
+
+
 def test_best_checkpoint_and_stage_handover(ws: Path, full_run: Path) -> None:
     vals = [v for v in val_records(full_run) if v["stage"] == "coarse"]
     best = max(vals, key=lambda v: v["weighted_f1"])  # first of equals, as the recipe keeps
