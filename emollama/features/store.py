@@ -58,12 +58,28 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
 
 
+_WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pth", ".pt"})
+_TAIL = 64 * 1024
+
+
+def _fingerprint(path: Path) -> bytes:
+    """Name, size and the last 64 KiB of a weights file: cheap, and different for two trainings."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - _TAIL))
+        tail = fh.read(_TAIL)
+    return f"{path.name}:{size}:".encode() + hashlib.sha256(tail).digest()
+
+
 def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None]:
     """Per modality: the encoder's path, a hash of its weights' config, and its output-changing settings.
 
-    The hash is of ``config.json`` for an HF folder, of the file name and size for a single
-    weights file (EVA ``.pth``), and of ``random_init`` for random weights (which are seeded, so
-    the same config always builds the same encoder). ``None`` = the modality has no encoder.
+    The hash is of ``config.json`` plus a fingerprint of each weights file for an HF folder, of the
+    fingerprint for a single weights file (EVA ``.pth``), and of ``random_init`` for random weights
+    (which are seeded, so the same config always builds the same encoder). The fingerprint (name,
+    size, last 64 KiB) tells two checkpoints of one architecture apart — their ``config.json`` and
+    safetensors headers are identical, their tensor bytes are not — without reading gigabytes.
+    ``None`` = the modality has no encoder.
     """
     out: dict[str, dict[str, Any] | None] = {}
     for name in MODALITIES:
@@ -76,9 +92,11 @@ def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None
             weights = _sha(json.dumps(sub.random_init, sort_keys=True).encode()) if sub.random_init else "none"
             where = "random_init"
         elif path.is_dir() and (path / "config.json").is_file():
-            weights, where = _sha((path / "config.json").read_bytes()), str(path)
+            files = sorted(p for p in path.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
+            weights = _sha((path / "config.json").read_bytes() + b"".join(_fingerprint(f) for f in files))
+            where = str(path)
         elif path.is_file():
-            weights, where = _sha(f"{path.name}:{path.stat().st_size}".encode()), str(path)
+            weights, where = _sha(_fingerprint(path)), str(path)
         else:
             weights, where = "missing", str(path)
         settings = {k: v for k, v in dataclasses.asdict(sub).items() if k not in _NOT_IDENTITY}

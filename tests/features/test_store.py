@@ -52,3 +52,19 @@ def test_writing_into_a_store_of_another_encoder_set_is_refused(tmp_path):
     (tmp_path / "clips" / "a.mp4").write_bytes(b"x")
     with pytest.raises(FeatureStoreError, match="not a feature folder"):
         FeatureStore.create(tmp_path / "clips", tiny_config(), settings=SETTINGS)
+
+
+def test_two_checkpoints_of_one_architecture_are_different_encoder_sets(tmp_path):
+    """Same config.json, other weights (another fine-tune): the identity differs, so training refuses."""
+    from emollama.features.store import encoder_identity
+
+    for name, fill in (("a", 0.0), ("b", 1.0)):
+        folder = tmp_path / name / "mae"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"model_type": "vit_mae", "hidden_size": 32}', encoding="utf-8")
+        (folder / "model.safetensors").write_bytes(bytes([int(fill)]) * 200_000)
+    cfg_a, cfg_b = tiny_config(), tiny_config()
+    cfg_a.local_encoder.path, cfg_b.local_encoder.path = str(tmp_path / "a" / "mae"), str(tmp_path / "b" / "mae")
+    ida, idb = encoder_identity(cfg_a)["local_encoder"], encoder_identity(cfg_b)["local_encoder"]
+    assert ida["weights"] != idb["weights"]
+    assert ida["settings"] == idb["settings"]

@@ -173,13 +173,11 @@ optim: {lr: 3.0e-3, min_lr: 1.0e-4, warmup_lr: 1.0e-4, warmup_steps: 5, weight_d
 def test_sigkill_mid_epoch_then_resume_gives_identical_losses_and_weights(ws: Path, full_run: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "emollama", "train", "--config", "two.yaml", "--out", "run_kill"],
                             cwd=ws, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    target = ws / "run_kill" / "coarse" / "checkpoints" / "step-00000012"  # mid epoch 2 (8 steps per epoch)
-    deadline = time.time() + 120
-    while not target.is_dir() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    # Kill once a checkpoint inside epoch 2 exists (8 steps per epoch; one every 3 steps: 9, 12, 15).
+    # state.json is polled rather than a checkpoint folder: keep_last prunes folders while we wait.
+    wait_for_step(ws / "run_kill", 9, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert target.is_dir()
     assert not (ws / "run_kill" / "best").exists()  # it really was stopped before the end
     res = emollama("train", "--resume", "run_kill", cwd=ws)
     assert res.returncode == 0, res.stderr + res.stdout
@@ -189,13 +187,24 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_losses_and_weights(ws: Pa
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def wait_for_step(run: Path, step: int, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Until state.json names a checkpoint at ``step`` of the first stage or later (fails if the run ends first)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            state = json.loads((run / "state.json").read_text())
+            if state["position"]["stage"] > 0 or state["position"]["global_step"] >= step:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"the run ended or timed out before a checkpoint at step {step} (rc {proc.poll()})")
+
+
 def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(ws: Path, full_run: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "emollama", "train", "--config", "two.yaml", "--out", "run_int"],
                             cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = ws / "run_int" / "coarse" / "checkpoints" / "step-00000003"
-    deadline = time.time() + 120
-    while not first.is_dir() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    wait_for_step(ws / "run_int", 3, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
