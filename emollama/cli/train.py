@@ -99,6 +99,8 @@ def _on_event(progress: Progress, state: dict[str, Any], e: dict[str, Any]) -> N
         progress.console.print(f"[bold]{e['stage']} epoch {e['epoch']}[/]: val loss {e['loss']:.4f}, "
                                f"accuracy {e['accuracy']:.3f}, weighted F1 {e['weighted_f1']:.3f}, UAR {e['uar']:.3f} "
                                f"({e['n']} clips, {e['unparsed']} unparsed)")
+    elif kind in ("warning", "stopping"):
+        progress.console.print(f"[yellow]{e['message']}[/]")
     elif kind == "skipped":
         n_feat, n_task = len(e["no_features"]), len(e["no_target"])
         progress.console.print(f"[yellow]stage {e['stage']}: skipped {n_feat} clip(s) without features and "

@@ -70,6 +70,11 @@ class OfficialSource:
                              if not p.name.startswith(".")})
         if not self.names:
             raise InputError(f"--official {self.root}: its feature folders hold no .npy files")
+        ge = self.cfg.global_encoder
+        if ge is not None and ge.frame != "first":
+            # The folder holds first frames only; the model would then meet another frame at inference.
+            raise InputError(f"--official reads {FIRST_FRAMES}/, but the model config's global_encoder.frame is "
+                             f"{ge.frame!r}; set it to 'first' (what the released weights saw) for this route")
         if self.cfg.global_encoder is not None and not (self.root / FIRST_FRAMES).is_dir():
             raise InputError(f"--official {self.root}: no {FIRST_FRAMES}/ folder; the global encoder needs each "
                              f"clip's frame as {FIRST_FRAMES}/<name>.jpg (the original stores no global features)")

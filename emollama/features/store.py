@@ -163,7 +163,9 @@ class FeatureStore:
         }
         if (root / MANIFEST).is_file():
             store = cls.open(root)
-            diff = _first_difference(store.manifest, manifest, ("source", "identity", "dims", "settings"))
+            # Where the weights live is not what they are: a moved folder with the same weights is the same set.
+            diff = _first_difference(_without_paths(store.manifest), _without_paths(manifest),
+                                     ("source", "identity", "dims", "settings"))
             if diff:
                 raise FeatureStoreError(
                     f"{root} already holds features of another encoder set or extraction ({diff}); "
@@ -289,6 +291,12 @@ class FeatureStore:
 def _show(value: Any) -> str:
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
     return text if len(text) <= 120 else text[:117] + "…"
+
+
+def _without_paths(manifest: dict[str, Any]) -> dict[str, Any]:
+    identity = {k: ({kk: vv for kk, vv in v.items() if kk != "path"} if isinstance(v, dict) else v)
+                for k, v in manifest.get("identity", {}).items()}
+    return {**manifest, "identity": identity}
 
 
 def _first_difference(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> str | None:

@@ -30,7 +30,8 @@ class ClipItem:
     label_given_as: str | None = None
 
 
-def _name_of(value: str) -> str:
+def clip_name(value: str) -> str:
+    """A clip name from a list cell: `videos/x.mp4` and `x` both name clip `x` (media suffixes only)."""
     return Path(value).stem if Path(value).suffix.lower() in MEDIA_SUFFIXES else value
 
 
@@ -77,7 +78,7 @@ def read_labels(path: Path) -> dict[str, str]:
     if key is None or lab is None:
         raise ManifestError(f"{path}: needs a 'name' (or 'path') column and a 'label' column "
                             f"(found: {', '.join(fields) or 'none'})")
-    return {_name_of(r[key]): r[lab] for r in rows if r.get(key) and r.get(lab)}
+    return {clip_name(r[key]): r[lab] for r in rows if r.get(key) and r.get(lab)}
 
 
 def read_subtitles(path: Path) -> dict[str, str]:
@@ -88,7 +89,7 @@ def read_subtitles(path: Path) -> dict[str, str]:
     col = table.pick(_SUBTITLE_COLUMNS)
     if key is None or col is None:
         raise ManifestError(f"{path}: needs a 'name' (or 'path') column and one of {', '.join(_SUBTITLE_COLUMNS)}")
-    return {_name_of(r[key]): r[col] for r in rows if r.get(key) and r.get(col)}
+    return {clip_name(r[key]): r[col] for r in rows if r.get(key) and r.get(col)}
 
 
 def apply_labels(items: list[ClipItem], labels: dict[str, str], where: str) -> list[ClipItem]:

@@ -202,8 +202,11 @@ def wait_for_step(run: Path, step: int, proc: subprocess.Popen, timeout: float =
 
 
 def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(ws: Path, full_run: Path) -> None:
+    # A process inherits an ignored SIGINT (libraries loaded earlier in the test session may have set
+    # it), and a Python started that way ignores Ctrl-C: give the child the default, as a terminal does.
     proc = subprocess.Popen([sys.executable, "-m", "emollama", "train", "--config", "two.yaml", "--out", "run_int"],
-                            cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_step(ws / "run_int", 3, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -287,7 +290,10 @@ def test_features_of_another_width_and_a_foreign_resume_folder_are_refused(ws: P
     assert res.returncode == 2 and "already holds a run" in res.stderr
 
 
-def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(ws: Path, tmp_path: Path,
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos "
+                                                "No space left")])  # what torch.save raises on a full disk
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(ws: Path, tmp_path: Path, error: Exception,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_train_config(write_recipe(ws, "disk", """
 validation: {by: none}
@@ -305,7 +311,7 @@ checkpoint: {every_steps: 2}
     def failing(tmp: Path, optimizer: torch.optim.Optimizer) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise error
         real(tmp, optimizer)
 
     monkeypatch.setattr(run_state, "save_optimizer", failing)
@@ -316,3 +322,60 @@ checkpoint: {every_steps: 2}
     monkeypatch.setattr(run_state, "save_optimizer", real)
     CoarseToFineRecipe(absolute(cfg), run, resume=True).train()
     assert (run / "best" / "model.safetensors").is_file()
+
+
+def test_a_resume_over_changed_clips_is_refused_not_silently_shifted(ws: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from emollama.cli.train import absolute
+    from emollama.errors import Interrupted
+
+    feats = tmp_path / "features"
+    shutil.copytree(ws / "features", feats)
+    cfg = load_train_config(write_recipe(ws, "shift", """
+validation: {by: none}
+stages:
+  - {name: s, annotations: ann/MERR_coarse_grained.txt, tasks: [emotion], epochs: 1, steps_per_epoch: 6,
+     init: none}
+optim: {batch_size: 1}
+"""), [f"data.features={feats}"])
+    run = tmp_path / "run"
+    recipe = CoarseToFineRecipe(absolute(cfg), run)
+    real = CoarseToFineRecipe.optimizer_step
+    calls = {"n": 0}
+
+    def stop_after_three(self, *args, **kwargs):  # noqa: ANN001, ANN202 - a test double of the bound method
+        calls["n"] += 1
+        if calls["n"] == 3:
+            self._stop = True  # what the first Ctrl-C does
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CoarseToFineRecipe, "optimizer_step", stop_after_three)
+    with pytest.raises(Interrupted, match="step 3 of stage s"):
+        recipe.train()
+    (feats / "clips" / "clip004.safetensors").unlink()  # now skipped: positions would name other clips
+    with pytest.raises(TrainError, match="cannot resume exactly"):
+        CoarseToFineRecipe(absolute(cfg), run, resume=True).train()
+
+
+def test_validation_names_file_tolerates_bom_header_and_paths(tmp_path: Path) -> None:
+    from emollama.train.instruct.config import ValidationConfig
+    from emollama.train.instruct.data import validation_names
+
+    names = tmp_path / "val.txt"
+    names.write_text("\ufeffname\nclips/clip001.mp4\nclip002\n", encoding="utf-8")
+    v = ValidationConfig(by="names", names_file=str(names))
+    held = validation_names(v, lambda p: Path(p))
+    assert held == {"clip001", "clip002"}
+    samples = read_annotations(make_list(tmp_path, ["clip001", "clip002", "clip003"]))
+    train, val = split(samples, v, held)
+    assert [s.name for s in val] == ["clip001", "clip002"] and [s.name for s in train] == ["clip003"]
+    with pytest.raises(AnnotationError, match="holds out none"):
+        split(samples, v, {"other"})
+
+
+def make_list(folder: Path, names: list[str]) -> Path:
+    path = folder / "list.txt"
+    path.write_text("".join(f"{n} 1 happy -10\n" for n in names), encoding="utf-8")
+    return path

@@ -32,6 +32,7 @@ from pathlib import Path
 from emollama.errors import EmollamaError, UnknownLabelError
 from emollama.labels import get_label_set, normalize_label
 from emollama.manifest import read_table
+from emollama.merr.inputs import clip_name
 
 #: Task tag → the sample field that is its answer.
 TASK_FIELD = {"emotion": "label", "reason": "caption", "reason_v2": "fine"}
@@ -185,15 +186,17 @@ def validation_names(cfg_validation, resolve) -> set[str] | None:  # noqa: ANN00
         path = resolve(v.names_file)
         if path is None or not path.is_file():
             raise AnnotationError(f"validation.names_file not found: {path}")
-        return {line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+        names = {clip_name(line.split()[0]) for line in path.read_text(encoding="utf-8-sig").splitlines()
+                 if line.strip()}
+        return names - {"name", "path"}  # a header line is not a clip
     if v.by == "column":
         path = resolve(v.table)
         table = read_table(path, what="validation table")
         col = v.column.strip().lower()
         if "name" not in table.fields or col not in table.fields:
             raise AnnotationError(f"{path}: needs a `name` column and the column {v.column!r}")
-        wanted = {str(x) for x in v.values}
-        return {row["name"] for _, row in table.rows if row.get(col) in wanted}
+        wanted = {str(x).strip().lower() for x in v.values}
+        return {clip_name(row["name"]) for _, row in table.rows if row.get(col, "").strip().lower() in wanted}
     return None
 
 
@@ -207,6 +210,10 @@ def split(samples: list[AnnotationSample], cfg_validation, held: set[str] | None
         val = [s for s in samples if in_validation(s.name, v.seed, v.fraction)]
     else:
         val = [s for s in samples if s.name in held]
+        if not val:
+            raise AnnotationError(f"validation.by={v.by} holds out none of the {len(samples)} clips (e.g. "
+                                  f"{', '.join(sorted(held)[:3]) or 'no names'} vs {samples[0].name}); check the "
+                                  "names/values, or set validation.by: none to train without validation.")
     names = {s.name for s in val}
     return [s for s in samples if s.name not in names], val
 

@@ -29,9 +29,11 @@ import json
 import math
 import random
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ from emollama.labels import get_label_set
 from emollama.model.config import EmotionLlamaConfig
 from emollama.model.emotion_llama import IGNORE_INDEX, EmotionLlama
 from emollama.model.processor import EmotionLlamaProcessor
-from emollama.model.weights import load_trainable, read_weights
+from emollama.model.weights import absolutise_paths, load_trainable, read_weights
 from emollama.train.instruct import run_state
 from emollama.train.instruct.config import OptimConfig, StageConfig, TrainConfig
 from emollama.train.instruct.data import (
@@ -64,6 +66,7 @@ from emollama.train.instruct.data import (
 Event = dict[str, Any]
 METRICS = "metrics.jsonl"
 RUN_CONFIG = "train_config.yaml"
+MODEL_CONFIG = "model_config.json"
 
 
 class TrainError(EmollamaError):
@@ -81,6 +84,9 @@ class Position:
     best_f1: float | None = None
     best_step: int | None = None
     finished: list[str] = field(default_factory=list)  # names of completed stages
+    #: What a resume must match: processes × batch × accumulation, steps, and a hash of the
+    #: stage's training/validation clip names (positions name samples only within one layout).
+    layout: str = ""
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -102,6 +108,24 @@ def lr_at(step: int, total: int, o: OptimConfig) -> float:
     span = max(1, total - o.warmup_steps)
     progress = min(1.0, (step - o.warmup_steps) / span)
     return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def _attempt(write: Callable[[], object]) -> str | None:
+    """Run one checkpoint write; the reason if it failed (torch.save reports a full disk as RuntimeError)."""
+    try:
+        write()
+    except (OSError, RuntimeError) as exc:
+        return getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+    return None
+
+
+def stage_layout(world: int, o: OptimConfig, steps_per_epoch: int, total: int,
+                 train: list[AnnotationSample], val: list[AnnotationSample]) -> str:
+    """A fingerprint of what positions mean in a stage; a resume must see the same one."""
+    import hashlib
+
+    names = hashlib.sha256("\n".join([*(s.name for s in train), "|", *(s.name for s in val)]).encode()).hexdigest()
+    return f"{world}x{o.batch_size}x{o.grad_accum}, {steps_per_epoch}x{total // steps_per_epoch} steps|{names[:16]}"
 
 
 def resolved_config_text(cfg: TrainConfig) -> str:
@@ -130,6 +154,10 @@ class CoarseToFineRecipe:
             raise TrainError(f"this recipe runs on one process or DDP (torchrun / accelerate multi-GPU), not {kind}: "
                              "its checkpoints would not resume. The trainable part (projector + LoRA) is small, "
                              "so DDP with the frozen LLM in bf16 on every GPU is the supported route.")
+        if self.acc.gradient_accumulation_steps != 1:
+            # Accelerate would divide the already normalised loss again (ACCELERATE_GRADIENT_ACCUMULATION_STEPS).
+            raise TrainError("set gradient accumulation with optim.grad_accum in the train config, not with "
+                             "accelerate's --gradient_accumulation_steps (the loop accumulates itself).")
         # Only the main process reports: N processes must not draw N progress bars.
         self.emit = (on_event if self.main else None) or (lambda _e: None)
         set_seed(cfg.seed, device_specific=False)
@@ -138,6 +166,7 @@ class CoarseToFineRecipe:
         self.store = FeatureStore.open(self._path(cfg.data.features))
         self.store.check_compatible(self.model_cfg)
         self.processor = EmotionLlamaProcessor.from_config(self.model_cfg)
+        self._stop = False
         self.position = self._start(resume)
 
     def _path(self, value: str) -> Path:
@@ -155,6 +184,11 @@ class CoarseToFineRecipe:
             if saved.read_text(encoding="utf-8") != text:
                 raise TrainError(f"{self.run_dir} was started with another config; resume it with its own "
                                  f"({saved}) or start a new run folder.")
+            pinned = self.run_dir / MODEL_CONFIG
+            if pinned.is_file() and pinned.read_text(encoding="utf-8") != self._model_config_text():
+                raise TrainError(f"the model config resolves differently than when {self.run_dir} started (an "
+                                 f"edited model YAML, or weights paths relative to another working directory); "
+                                 f"the run's is {pinned}.")
             state = run_state.read_state(self.run_dir)
             if state is None:
                 return Position()  # killed before the first checkpoint: start over in the same folder
@@ -167,9 +201,15 @@ class CoarseToFineRecipe:
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(saved, text)
+            atomic_write_text(self.run_dir / MODEL_CONFIG, self._model_config_text())
             (self.run_dir / METRICS).write_text("", encoding="utf-8")
         self.acc.wait_for_everyone()
         return Position()
+
+    def _model_config_text(self) -> str:
+        cfg = EmotionLlamaConfig.from_dict(self.model_cfg.to_dict(), base_dir=self.model_cfg.base_dir)
+        absolutise_paths(cfg)
+        return json.dumps(cfg.to_dict(), indent=1, sort_keys=True) + "\n"
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.main:
@@ -227,7 +267,7 @@ class CoarseToFineRecipe:
     # -------------------------------------------------------------------------- model
     def build_model(self, index: int) -> EmotionLlama:
         stage = self.cfg.stages[index]
-        model = EmotionLlama.from_config(self.model_cfg, device="cpu")
+        model = EmotionLlama.from_config(self.model_cfg, device=self.acc.device)
         for name, p in model.named_parameters():
             if any(part in name for part in self.cfg.unfreeze):
                 p.requires_grad_(True)
@@ -255,6 +295,7 @@ class CoarseToFineRecipe:
             self.run_stage(index)
         final = self.run_dir / self.cfg.stages[-1].name / "best"
         if self.main:
+            run_state.recover(final)
             run_state.recover(self.run_dir / "best")
             tmp = run_state.begin(self.run_dir / "best")
             for f in final.iterdir():
@@ -276,13 +317,30 @@ class CoarseToFineRecipe:
         steps_per_epoch = stage.steps_per_epoch or max(1, math.ceil(len(train) / per_step))
         total = steps_per_epoch * stage.epochs
         stage_dir = self.run_dir / stage.name
+        layout = stage_layout(acc.num_processes, optim, steps_per_epoch, total, train, val)
         resuming = self.position.stage == index and self.position.global_step > 0
+        if resuming and self.position.layout != layout:
+            raise TrainError(f"stage {stage.name} cannot resume exactly: its processes, batch, steps or clips differ "
+                             f"from the checkpoint's (now {layout.split('|')[0]}, then "
+                             f"{self.position.layout.split('|')[0] or '?'}; or features/annotations changed). "
+                             "Resume with the same launch command and data.")
+        if optim.warmup_steps >= total:
+            self._log({"kind": "warning", "stage": stage.name,
+                       "message": f"warmup_steps ({optim.warmup_steps}) ≥ the stage's {total} steps: the learning "
+                                  f"rate never reaches optim.lr"})
+        # Each stage starts from its own seed, so a stage begun after a resume draws what it would have drawn.
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.seed + index, device_specific=True)
+        run_state.recover(stage_dir / "best")
         model = self.build_model(index)
         optimizer = torch.optim.AdamW(param_groups(model, optim.weight_decay), lr=optim.lr,
                                       betas=(optim.beta1, optim.beta2), eps=optim.eps)
         pos = self.position if self.position.stage == index else Position(stage=index, finished=self.position.finished)
+        pos.layout = layout
         if resuming:
             ckpt = self.run_dir / run_state.read_state(self.run_dir)["latest"]
+            run_state.recover(ckpt)
             load_trainable(model, read_weights(ckpt))
             run_state.load_optimizer(ckpt, optimizer)
             run_state.load_rng(ckpt, acc.process_index)
@@ -293,7 +351,7 @@ class CoarseToFineRecipe:
                    "steps": total, "start_step": pos.global_step, "steps_per_epoch": steps_per_epoch})
         self.model, self.optimizer, self.pos, self.stage = model, optimizer, pos, stage
         params = [p for p in model.parameters() if p.requires_grad]
-        try:
+        with self._ctrl_c():
             while pos.epoch < stage.epochs:
                 while pos.step_in_epoch < steps_per_epoch:
                     started = time.perf_counter()
@@ -308,14 +366,14 @@ class CoarseToFineRecipe:
                     every = cfg.checkpoint.every_steps
                     if every and pos.global_step % every == 0 and pos.step_in_epoch < steps_per_epoch:
                         self.save_checkpoint(stage_dir)
+                    self._stop_if_asked(stage_dir)
+                # The epoch's steps are done and its validation pending: a checkpoint taken now (Ctrl-C)
+                # resumes into the validation, never past it.
+                self.validate(val, stage_dir, epoch=pos.epoch + 1)
                 pos.epoch += 1
                 pos.step_in_epoch = 0
-                self.validate(val, stage_dir)
                 self.save_checkpoint(stage_dir)
-        except KeyboardInterrupt:
-            self.save_checkpoint(stage_dir)
-            raise Interrupted(f"stopped at step {pos.global_step} of stage {stage.name}; the checkpoint is saved. "
-                              f"Resume with: emollama train --resume {self.run_dir}") from None
+                self._stop_if_asked(stage_dir)
         last = self.run_dir / run_state.read_state(self.run_dir)["latest"]
         if self.main:
             tmp = run_state.begin(stage_dir / "last")
@@ -334,6 +392,41 @@ class CoarseToFineRecipe:
             state = run_state.read_state(self.run_dir) or {}
             run_state.write_state(self.run_dir, {**state, "position": self.position.__dict__})
         acc.wait_for_everyone()
+
+    @contextmanager
+    def _ctrl_c(self) -> Iterator[None]:
+        """First Ctrl-C: finish the current step, save, stop. Second: stop at once (the last checkpoint stays).
+
+        Stopping only at step boundaries keeps a saved position exact, and every process stops at
+        the same step (the flag is combined over processes), so DDP never mismatches collectives.
+        """
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. a `&` job: Ctrl-C is not for us
+            yield
+            return
+
+        def handler(_sig: int, _frame: object) -> None:
+            if self._stop:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            self._stop = True
+            self.emit({"kind": "stopping", "message": "Ctrl-C: saving at the end of this step "
+                                                      "(press again to stop without saving)"})
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _stop_if_asked(self, stage_dir: Path) -> None:
+        flag = torch.tensor(float(self._stop), device=self.acc.device)
+        if self.acc.num_processes > 1:
+            flag = self.acc.reduce(flag, reduction="sum")
+        if float(flag) > 0:
+            self.save_checkpoint(stage_dir)
+            raise Interrupted(f"stopped at step {self.pos.global_step} of stage {self.stage.name}; the checkpoint "
+                              f"is saved. Resume with: emollama train --resume {self.run_dir}")
 
     def optimizer_step(self, train: list[AnnotationSample], optim: OptimConfig, pos: Position, per_step: int,
                        total: int, params: list[torch.nn.Parameter]) -> float:
@@ -379,23 +472,25 @@ class CoarseToFineRecipe:
         acc, pos = self.acc, self.pos
         final = stage_dir / "checkpoints" / f"step-{pos.global_step:08d}"
         tmp = run_state.temp_dir(final)
-        ok = torch.zeros((), device=acc.device)
-        try:
-            if self.main:
-                run_state.begin(final)
-            acc.wait_for_everyone()
-            run_state.save_rng(tmp, acc.process_index)
-            if self.main:
-                acc.unwrap_model(self.model).save_pretrained(tmp)
-                run_state.save_optimizer(tmp, self.optimizer)
-                ok += 1
-        except OSError as exc:
+        error = _attempt(lambda: run_state.begin(final)) if self.main else None
+        acc.wait_for_everyone()  # outside any try: every process reaches the same collectives
+        if error is None:
+            error = _attempt(lambda: run_state.save_rng(tmp, acc.process_index))
+        if error is None and self.main:
+            error = _attempt(lambda: (acc.unwrap_model(self.model).save_pretrained(tmp),
+                                      run_state.save_optimizer(tmp, self.optimizer)))
+        failed = torch.tensor(float(error is not None), device=acc.device)
+        if acc.num_processes > 1:  # every process learns that one failed, and all stop together
+            failed = acc.reduce(failed, reduction="sum")
+        if float(failed) > 0:
             prev = (run_state.read_state(self.run_dir) or {}).get("latest")
             prev = str(self.run_dir / prev) if prev else None
-            shutil.rmtree(tmp, ignore_errors=True)
+            if self.main:
+                shutil.rmtree(tmp, ignore_errors=True)
             keep = f"the previous checkpoint {prev} is intact" if prev else "no earlier checkpoint exists"
-            raise TrainError(f"could not save the checkpoint at step {pos.global_step} ({exc.strerror or exc}); "
-                             f"{keep}. Free space and resume with: emollama train --resume {self.run_dir}") from None
+            raise TrainError(f"could not save the checkpoint at step {pos.global_step} "
+                             f"({error or 'failed in another process'}); {keep}. Free space and resume with: "
+                             f"emollama train --resume {self.run_dir}")
         acc.wait_for_everyone()
         if self.main:
             run_state.commit(tmp, final)
@@ -407,13 +502,13 @@ class CoarseToFineRecipe:
         return final
 
     # -------------------------------------------------------------------------- validation
-    def validate(self, val: list[AnnotationSample], stage_dir: Path) -> dict[str, Any] | None:
+    def validate(self, val: list[AnnotationSample], stage_dir: Path, epoch: int) -> dict[str, Any] | None:
         """Loss and generation-based scores on the held-out clips (main process); best folder on weighted F1."""
         if not val:
             return None
         record: dict[str, Any] | None = None
         if self.main:
-            record = self._score(val, stage_dir)
+            record = self._score(val, stage_dir, epoch)
             self._log(record)
             f1 = record["weighted_f1"]
             if self.pos.best_f1 is None or f1 > self.pos.best_f1:
@@ -423,18 +518,20 @@ class CoarseToFineRecipe:
                 atomic_write_text(tmp / "validation.json", json.dumps(record, indent=1) + "\n")
                 run_state.commit(tmp, stage_dir / "best")
             self._plot()
-        best = torch.tensor([self.pos.best_f1 if self.pos.best_f1 is not None else -1.0,
-                             float(self.pos.best_step or 0)], device=self.acc.device)
-        if self.acc.num_processes > 1:  # every process keeps the same position
+        if self.acc.num_processes > 1:  # every process keeps the main one's position (float64: exact)
             from accelerate.utils import broadcast
 
+            best = torch.tensor([self.pos.best_f1 if self.pos.best_f1 is not None else -1.0,
+                                 float(self.pos.best_step or 0)], device=self.acc.device, dtype=torch.float64)
             best = broadcast(best)
-            self.pos.best_f1, self.pos.best_step = float(best[0]), int(best[1])
+            if not self.main:
+                self.pos.best_f1 = float(best[0]) if float(best[0]) >= 0 else None
+                self.pos.best_step = int(best[1])
         self.acc.wait_for_everyone()
         return record
 
     @torch.no_grad()
-    def _score(self, val: list[AnnotationSample], stage_dir: Path) -> dict[str, Any]:
+    def _score(self, val: list[AnnotationSample], stage_dir: Path, epoch: int) -> dict[str, Any]:
         v, stage = self.cfg.validation, self.stage
         model = self.acc.unwrap_model(self.model)
         was_training = model.training
@@ -474,9 +571,9 @@ class CoarseToFineRecipe:
         scores = classification_scores(truth, preds, self.label_set.labels)
         examples = [{"name": s.name, "label": s.label, "task": task, "generated": t, "parsed": p}
                     for s, t, p in list(zip(items, texts, preds, strict=True))[: v.examples]]
-        atomic_write_text(stage_dir / "samples" / f"epoch-{self.pos.epoch:03d}.jsonl",
+        atomic_write_text(stage_dir / "samples" / f"epoch-{epoch:03d}.jsonl",
                           "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
-        return {"kind": "val", "stage": stage.name, "epoch": self.pos.epoch, "step": self.pos.global_step,
+        return {"kind": "val", "stage": stage.name, "epoch": epoch, "step": self.pos.global_step,
                 "loss": loss_sum / max(1, n_tok), "accuracy": scores.accuracy, "weighted_f1": scores.weighted_f1,
                 "uar": scores.uar, "n": scores.n, "unparsed": preds.count(UNPARSED), "task": task}
 
