@@ -41,7 +41,7 @@ def map_workers(run: Callable[[S, T], R], items: Sequence[T], *, init: Callable[
     so one bad clip never ends the run.
     """
     if ray_address:
-        yield from _ray(run, items, init, config, workers, ray_address)
+        yield from _ray(run, items, init, config, workers, ray_address, crashed)
     elif workers > 1:
         yield from _processes(run, items, init, config, workers, crashed)
     else:
@@ -64,30 +64,66 @@ def _process_run(run: Callable[[Any, Any], Any], item: Any) -> Any:
 
 def _processes(run: Callable[[S, T], R], items: Sequence[T], init: Callable[[C], S], config: C, workers: int,
                crashed: Callable[[T, BaseException], R]) -> Iterator[R]:
+    """Items on a spawned process pool; a worker that dies costs its own item, not the run.
+
+    A dead worker breaks the whole :class:`ProcessPoolExecutor`: every unfinished item then fails
+    with ``BrokenProcessPool``, though most were innocent. The culprit is among the first
+    ``workers + 1`` unfinished items (a pool hands out work in submission order and queues one
+    item ahead); each of those is retried alone in a one-worker pool, and the rest go to a fresh
+    pool. Only an item that kills its own pool is recorded as crashed.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = list(items)
+    while pending:
+        pool = _pool(workers, init, config)
+        broken: list[tuple[int, T, BaseException]] = []
+        try:
+            futures = {pool.submit(_process_run, run, item): (i, item) for i, item in enumerate(pending)}
+            for fut in as_completed(futures):
+                i, item = futures[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool as exc:
+                    broken.append((i, item, exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one item's own failure in a worker: record it, go on
+                    result = crashed(item, exc)
+                yield result
+        finally:
+            # Ctrl-C or a caller that stops early: drop the queued items instead of finishing them all.
+            pool.shutdown(wait=True, cancel_futures=True)
+        broken.sort(key=lambda b: b[0])
+        for _, item, _exc in broken[: workers + 1]:
+            yield _alone(run, item, init, config, crashed)
+        pending = [item for _, item, _ in broken[workers + 1 :]]
+
+
+def _pool(workers: int, init: Callable[[Any], Any], config: Any) -> ProcessPoolExecutor:
     import multiprocessing as mp
 
     # "spawn": forking a process that already holds MediaPipe/torch threads can deadlock.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=_process_init, initargs=(init, config))
+
+
+def _alone(run: Callable[[S, T], R], item: T, init: Callable[[C], S], config: C,
+           crashed: Callable[[T, BaseException], R]) -> R:
+    """One suspect item in its own one-worker pool: its result, or ``crashed`` if it kills that pool too."""
+    pool = _pool(1, init, config)
     try:
-        futures = {pool.submit(_process_run, run, item): item for item in items}
-        for fut in as_completed(futures):
-            try:
-                result = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a worker died (OOM, native crash): record it, go on
-                result = crashed(futures[fut], exc)
-            yield result
+        return pool.submit(_process_run, run, item).result()
+    except Exception as exc:  # noqa: BLE001 - BrokenProcessPool (it was the culprit) or its own error
+        return crashed(item, exc)
     finally:
-        # Ctrl-C or a caller that stops early: drop the queued items instead of finishing them all.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- Ray ------------------------------------------------------------------------------------------------
 def _ray(run: Callable[[S, T], R], items: Sequence[T], init: Callable[[C], S], config: C, workers: int,
-         address: str) -> Iterator[R]:
+         address: str, crashed: Callable[[T, BaseException], R]) -> Iterator[R]:
     try:
         import ray
-        from ray.util import ActorPool
     except ImportError:
         raise InputError("--ray-address needs Ray: pip install 'ray[default]'") from None
     if not ray.is_initialized():
@@ -104,10 +140,29 @@ def _ray(run: Callable[[S, T], R], items: Sequence[T], init: Callable[[C], S], c
         def run(self, fn: Callable[[S, T], R], item: T) -> R:
             return fn(self.state, item)
 
+    # Not ActorPool: it cannot go on after an actor dies. Here a dead actor (out of memory, a native
+    # crash) costs its item, recorded through ``crashed``, and is replaced by a fresh one.
+    from ray.exceptions import RayActorError
+
     actors = [Worker.remote(init, config) for _ in range(max(1, workers))]
-    pool = ActorPool(actors)
+    idle, queue = list(actors), list(items)
+    in_flight: dict[Any, tuple[Any, T]] = {}
     try:
-        yield from pool.map_unordered(lambda actor, item: actor.run.remote(run, item), list(items))
+        while queue or in_flight:
+            while idle and queue:
+                actor, item = idle.pop(), queue.pop(0)
+                in_flight[actor.run.remote(run, item)] = (actor, item)
+            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+            actor, item = in_flight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except RayActorError as exc:
+                ray.kill(actor)
+                actor = Worker.remote(init, config)
+                actors.append(actor)
+                result = crashed(item, exc)
+            idle.append(actor)
+            yield result
     finally:
         for actor in actors:
             ray.kill(actor)
