@@ -297,11 +297,7 @@ class CoarseToFineRecipe:
         if self.main:
             run_state.recover(final)
             run_state.recover(self.run_dir / "best")
-            tmp = run_state.begin(self.run_dir / "best")
-            for f in final.iterdir():
-                if f.is_file():
-                    (tmp / f.name).write_bytes(f.read_bytes())
-            run_state.commit(tmp, self.run_dir / "best")
+            run_state.copy_folder(final, self.run_dir / "best")
             self._plot()
         self.acc.wait_for_everyone()
         self.emit({"kind": "done", "best": str(self.run_dir / "best")})
@@ -376,16 +372,10 @@ class CoarseToFineRecipe:
                 self._stop_if_asked(stage_dir)
         last = self.run_dir / run_state.read_state(self.run_dir)["latest"]
         if self.main:
-            tmp = run_state.begin(stage_dir / "last")
-            for f in last.iterdir():
-                if f.name in ("config.json", "model.safetensors", "instructions.yaml"):
-                    (tmp / f.name).write_bytes(f.read_bytes())
-            run_state.commit(tmp, stage_dir / "last")
+            model_files = ("config.json", "model.safetensors", "instructions.yaml")
+            run_state.copy_folder(last, stage_dir / "last", model_files)
             if not val:  # no validation: the last weights are also the best
-                tmp = run_state.begin(stage_dir / "best")
-                for f in (stage_dir / "last").iterdir():
-                    (tmp / f.name).write_bytes(f.read_bytes())
-                run_state.commit(tmp, stage_dir / "best")
+                run_state.copy_folder(last, stage_dir / "best", model_files)
         pos.finished = [*pos.finished, stage.name]
         self.position = Position(stage=index + 1, finished=pos.finished)
         if self.main:

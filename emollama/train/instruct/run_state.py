@@ -71,6 +71,15 @@ def commit(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def copy_folder(src: Path, final: Path, names: tuple[str, ...] | None = None) -> None:
+    """Copy ``src``'s files (only ``names``, when given) into ``final`` with the same atomic replace."""
+    tmp = begin(final)
+    for f in src.iterdir():
+        if f.is_file() and (names is None or f.name in names):
+            shutil.copyfile(f, tmp / f.name)
+    commit(tmp, final)
+
+
 def recover(final: Path) -> None:
     """After a kill between the two renames of :func:`commit`, put the older folder back."""
     old = final.with_name(f".{final.name}.old")
