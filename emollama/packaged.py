@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import struct
 from pathlib import Path
 
 from emollama.errors import ModelUnavailableError
@@ -114,6 +115,11 @@ def _gguf_key(path: Path) -> str:
     return hashlib.sha1(f"{path.name}:{size}:".encode() + tail).hexdigest()[:12]
 
 
+def _is_converted(folder: Path) -> bool:
+    """Whether a conversion folder is complete; anything less is replaced, never used."""
+    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+
+
 def gguf_to_hf(gguf_file: str | Path) -> Path:
     """A GGUF model as a float32 safetensors Hugging Face folder in the cache, converted once.
 
@@ -127,7 +133,7 @@ def gguf_to_hf(gguf_file: str | Path) -> Path:
     if not src.is_file():
         raise ModelUnavailableError(f"GGUF file not found: {src}")
     target = cache_dir() / f"{src.stem}-hf-{_gguf_key(src)}"
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+    if _is_converted(target):
         return target
     try:
         import gguf  # noqa: F401  (transformers reads GGUF through it)
@@ -139,7 +145,8 @@ def gguf_to_hf(gguf_file: str | Path) -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
         loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name, dtype=torch.float32)
-    except (ValueError, OSError, KeyError, RuntimeError) as exc:
+    # struct.error / OverflowError: a truncated or corrupt header (a cut-off download, b"GGUF" alone)
+    except (ValueError, OSError, KeyError, RuntimeError, struct.error, OverflowError) as exc:
         raise ModelUnavailableError(f"{src} is not a GGUF model transformers can read: {exc}") from None
     config = loaded.config
     if hasattr(config, "quantization_config"):  # dequantised already; the flag only blocks saving
@@ -155,7 +162,7 @@ def gguf_to_hf(gguf_file: str | Path) -> Path:
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first (or a stale incomplete folder is in the way)
-            if not (target / "model.safetensors").is_file():
+            if not _is_converted(target):
                 shutil.rmtree(target, ignore_errors=True)
                 os.rename(tmp, target)
     finally:
