@@ -21,6 +21,10 @@ from emollama.media.decode import DEFAULT_FPS, DEFAULT_MAX_DURATION_S, check_fps
 __all__ = ["AnalysisSettings"]
 
 
+#: Short side (px) up to which an image is taken as an already-cropped face (FER2013, CK+): the face
+#: detector cannot confirm a face that fills a 48-px frame, so the whole image is the crop.
+CROP_MAX_SIDE = 128
+
 @dataclass(frozen=True)
 class AnalysisSettings:
     """How one clip is analysed. Immutable; derive variants with :meth:`replace`."""

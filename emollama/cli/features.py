@@ -85,8 +85,11 @@ def features_command(
 
         assert source is not None
         items = clip_items(source)
-        # An absolute path: worker processes and Ray actors on other nodes read the config themselves.
-        run = ExtractConfig(model_config=str(config.expanduser().resolve()), device=device, batch_size=batch_size)
+        # An absolute path (or a packaged config's name): worker processes and Ray actors on other
+        # nodes read the config themselves.
+        where = config.expanduser()
+        spec = str(where.resolve()) if where.exists() else str(config)
+        run = ExtractConfig(model_config=spec, device=device, batch_size=batch_size)
         store = FeatureStore.create(out, cfg, source="extracted", settings=extraction_settings(run, patch_dtype))
         stats = _with_progress(store, _announce(store, [it.name for it in items]), lambda notify: extract_features(
             items, store, run, workers=workers, ray_address=ray_address, on_event=notify))

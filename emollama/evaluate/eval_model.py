@@ -35,13 +35,12 @@ from emollama.files import atomic_write_text
 from emollama.labels import get_label_set, normalize_label, project_scores
 from emollama.manifest import read_table
 from emollama.recognize.clues import DEFAULT_FUSION
+from emollama.settings import CROP_MAX_SIDE
 
 if TYPE_CHECKING:
     from emollama.media.corrupt import Corruptor
 
 KINDS = ("face", "voice", "text", "clip")
-#: Short side (px) up to which a face image is taken as an already-cropped face.
-CROP_MAX_SIDE = 128
 NOT_COVERED = "<not covered>"
 
 

@@ -87,7 +87,7 @@ def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None
         if sub is None:
             out[name] = None
             continue
-        path = cfg.resolve(sub.path)
+        path = _shipped_weights(sub) or cfg.resolve(sub.path)
         if path is None:
             weights = _sha(json.dumps(sub.random_init, sort_keys=True).encode()) if sub.random_init else "none"
             where = "random_init"
@@ -103,6 +103,20 @@ def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None
         settings = json.loads(json.dumps(settings))  # tuples → lists, as the manifest stores them
         out[name] = {"path": where, "weights": weights, "settings": settings}
     return out
+
+
+def _shipped_weights(sub: Any) -> Path | None:
+    """The weights file of the project's own heads when a slot uses one (``face_cnn``, ``whisper_base`` …)."""
+    kind = getattr(sub, "kind", None)
+    if kind in ("face_cnn", "face_track"):
+        from emollama.heads.face import FACE_CNN_WEIGHTS
+
+        return FACE_CNN_WEIGHTS
+    if kind == "whisper_base":
+        from emollama.packaged import whisper_base_dir
+
+        return whisper_base_dir() / "model.bin"
+    return None
 
 
 def feature_dims(cfg: EmotionLlamaConfig) -> dict[str, list[int]]:

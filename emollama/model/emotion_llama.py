@@ -80,6 +80,15 @@ class MediaFeatures:
     temporal: torch.Tensor  # [B, Dt]
     audio: torch.Tensor  # [B, Da]
 
+    def present(self) -> torch.Tensor:
+        """``[B, 4]`` bool in :data:`FEATURE_ORDER`: which modalities this clip really has.
+
+        An absent modality is stored as an all-zero vector (the encoders' convention, which the
+        official feature files share), so presence is read off the values: a real encoder output
+        is never exactly zero everywhere. No extra tensor is needed in feature stores.
+        """
+        return torch.stack([getattr(self, name).ne(0).any(dim=-1) for name in FEATURE_ORDER], dim=1)
+
     @classmethod
     def zeros(cls, pj: ProjectorConfig, batch: int, device: torch.device | str = "cpu") -> MediaFeatures:
         def z(*shape: int) -> torch.Tensor:
@@ -116,6 +125,8 @@ class Projector(nn.Module):
         self.local = nn.Linear(pj.local_dim, hidden)  # official: feats_llama_proj1
         self.temporal = nn.Linear(pj.temporal_dim, hidden)  # official: feats_llama_proj2
         self.audio = nn.Linear(pj.audio_dim, hidden)  # official: feats_llama_proj3
+        # One learned vector per feature slot for an absent modality (not in the released weights).
+        self.absent = nn.Parameter(torch.zeros(len(FEATURE_ORDER), hidden)) if pj.absent_embeddings else None
 
     def forward(self, feats: MediaFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """→ (video tokens ``[B, N/merge, H]``, feature tokens ``[B, 4, H]`` in :data:`FEATURE_ORDER`)."""
@@ -133,6 +144,9 @@ class Projector(nn.Module):
             ],
             dim=1,
         )
+        if self.absent is not None:
+            present = feats.present().to(feature.device)[..., None]
+            feature = torch.where(present, feature, self.absent.to(feature.dtype).expand_as(feature))
         return video, feature
 
 
@@ -141,7 +155,7 @@ def build_llm(cfg: EmotionLlamaConfig, device: str | torch.device = "cpu") -> Pr
     """The frozen causal LM: from a local HF folder, or random weights from ``llm.random_init``."""
     lc = cfg.llm
     dtype = torch_dtype(lc.dtype)
-    path = cfg.resolve(lc.path)
+    path = cfg.llm_folder()
     if path is None:
         kwargs = dict(lc.random_init or {})
         config = AutoConfig.for_model(kwargs.pop("model_type"), **kwargs)

@@ -11,7 +11,14 @@ exposes one call. Pooling follows the paper's defaults:
 * audio: the whole waveform → mean over time of the last hidden layer.
 
 A missing modality (no face, no audio track) yields a zero vector so that the token layout never
-changes; the projector then contributes only its bias for that slot.
+changes; the projector then contributes only its bias for that slot, or its learned "absent"
+embedding when ``projector.absent_embeddings`` is on.
+
+The laptop-sized kinds (``emotion-llama-mini``) put the project's shipped heads in the same slots:
+``face_cnn`` (local: the face head's penultimate layer on the most expressive crop), ``face_track``
+(temporal: the face head and the AU intensities pooled over the face track) and ``whisper_base``
+(audio: the voice head's Whisper-base layers). Nothing in them is trained here; they are frozen
+like the others.
 """
 
 from __future__ import annotations
@@ -162,6 +169,95 @@ class LocalEncoder(nn.Module):
         return _freeze(cls(model, cfg.pool))
 
 
+class FaceHeadLocalEncoder(nn.Module):
+    """Face crops ``[F, 1, 48, 48]`` (the face head's input) → the penultimate layer on the peak crop.
+
+    The peak is the crop the head finds least neutral: for a talking face most frames are close to
+    neutral, and averaging them would wash out the one expression that matters.
+    """
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__()
+        self.network = expression.network
+        self.tta_flip = expression.tta_flip
+        self.neutral = list(expression.labels).index("neutral") if "neutral" in expression.labels else None
+        self.dim = int(self.network.widths[-1])
+
+    @torch.no_grad()
+    def penultimate_and_probs(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per crop: the pooled features and the class probabilities (flip-averaged when the head is)."""
+        x = crops.float()
+        if self.tta_flip:
+            x = torch.cat([x, x.flip(-1)])
+        hidden = self.network.features(x.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+        probs = self.network.head(hidden).softmax(-1)
+        if self.tta_flip:
+            n = crops.shape[0]
+            hidden, probs = (hidden[:n] + hidden[n:]) / 2, (probs[:n] + probs[n:]) / 2
+        return hidden, probs
+
+    @torch.no_grad()
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        hidden, probs = self.penultimate_and_probs(crops)
+        peak = 0 if self.neutral is None else int(probs[:, self.neutral].argmin())
+        return hidden[peak]
+
+    @classmethod
+    def load(cls) -> FaceHeadLocalEncoder:
+        from emollama.heads.face import load_expression_model
+
+        return _freeze(cls(load_expression_model()))
+
+
+#: Scale of the AU intensities (0–5) to 0–1 in the ``face_track`` features.
+AU_SCALE = 5.0
+
+
+def face_track_dim(face_dim: int, n_classes: int, n_aus: int) -> int:
+    """Width of the ``face_track`` vector: mean and std of features, mean and max of probs and AUs."""
+    return 2 * face_dim + 2 * n_classes + 2 * n_aus
+
+
+class FaceTrackTemporalEncoder(nn.Module):
+    """A face track (crops ``[T, 1, 48, 48]`` + AU intensities ``[T, A]``) → one pooled vector.
+
+    Mean and standard deviation of the face head's penultimate features over the crops, mean and
+    maximum of its probabilities, mean and maximum of the AU intensities (absent AUs count as 0).
+    """
+
+    def __init__(self, face: FaceHeadLocalEncoder, n_aus: int) -> None:
+        super().__init__()
+        self.face = face
+        self.n_aus = n_aus
+
+    @torch.no_grad()
+    def forward(self, crops: torch.Tensor, aus: torch.Tensor | None) -> torch.Tensor:
+        hidden, probs = self.face.penultimate_and_probs(crops)
+        std = hidden.std(dim=0, unbiased=False)
+        if aus is None or aus.numel() == 0:
+            au_mean = au_max = torch.zeros(self.n_aus)
+        else:
+            a = torch.nan_to_num(aus.float(), nan=0.0).clamp(0, AU_SCALE) / AU_SCALE
+            au_mean, au_max = a.mean(dim=0), a.max(dim=0).values
+        return torch.cat([hidden.mean(0), std, probs.mean(0), probs.max(0).values, au_mean, au_max])
+
+
+class WhisperAudioEncoder(nn.Module):
+    """One 16 kHz waveform ``[L]`` → the voice head's Whisper-base layer means, concatenated."""
+
+    def __init__(self, layers: tuple[int, ...]) -> None:
+        super().__init__()
+        from emollama.heads.whisper_encoder import WhisperLayerEmbedder
+
+        self.embedder = WhisperLayerEmbedder(layers)
+        self.encoder = self.embedder.encoder  # registered, so .to()/.eval()/parameters() see it
+        self.dim = self.embedder.dim
+
+    @torch.no_grad()
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.embedder(wave.float().cpu().numpy())).float()
+
+
 class TemporalEncoder(nn.Module):
     """A stack of face crops ``[B, T, 3, s, s]`` → ``[B, D]`` (mean of all tube tokens)."""
 
@@ -230,12 +326,28 @@ class MediaEncoders(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: EmotionLlamaConfig) -> MediaEncoders:
+        le, te, ae = cfg.local_encoder, cfg.temporal_encoder, cfg.audio_encoder
+        face = FaceHeadLocalEncoder.load() if any(
+            (le and le.kind == "face_cnn", te and te.kind == "face_track")) else None
+        local: nn.Module | None = None
+        if le is not None:
+            local = face if le.kind == "face_cnn" else LocalEncoder.from_config(le, cfg)
+        temporal: nn.Module | None = None
+        if te is not None:
+            from emollama.perception.action_units import AU_NAMES
+
+            temporal = FaceTrackTemporalEncoder(face, len(AU_NAMES)) if te.kind == "face_track" \
+                else TemporalEncoder.from_config(te, cfg)
+        audio: nn.Module | None = None
+        if ae is not None:
+            audio = _freeze(WhisperAudioEncoder(tuple(ae.whisper_layers))) if ae.kind == "whisper_base" \
+                else AudioEncoder.from_config(ae, cfg)
         return cls(
             cfg,
             GlobalEncoder.from_config(cfg.global_encoder, cfg) if cfg.global_encoder else None,
-            LocalEncoder.from_config(cfg.local_encoder, cfg) if cfg.local_encoder else None,
-            TemporalEncoder.from_config(cfg.temporal_encoder, cfg) if cfg.temporal_encoder else None,
-            AudioEncoder.from_config(cfg.audio_encoder, cfg) if cfg.audio_encoder else None,
+            local,  # type: ignore[arg-type]
+            temporal,  # type: ignore[arg-type]
+            audio,  # type: ignore[arg-type]
         )
 
     @property
@@ -259,7 +371,9 @@ class MediaEncoders(nn.Module):
             if self.local is not None and batch.local_pixels[i] is not None:
                 lp = batch.local_pixels[i].to(dev, next(self.local.parameters()).dtype)
                 feats.local[i] = self.local(lp).float()
-            if self.temporal is not None and batch.temporal_pixels[i] is not None:
+            if isinstance(self.temporal, FaceTrackTemporalEncoder) and batch.temporal_pixels[i] is not None:
+                feats.temporal[i] = self.temporal(batch.temporal_pixels[i].to(dev), batch.temporal_aus[i]).float()
+            elif self.temporal is not None and batch.temporal_pixels[i] is not None:
                 tp = batch.temporal_pixels[i][None].to(dev, next(self.temporal.parameters()).dtype)
                 feats.temporal[i] = self.temporal(tp)[0].float()
             if self.audio is not None and batch.audio[i] is not None:
@@ -285,7 +399,7 @@ class MediaEncoders(nn.Module):
             ("temporal_encoder", self.temporal),
             ("audio_encoder", self.audio),
         ):
-            if enc is not None:
+            if enc is not None and hasattr(enc, "model"):  # the shipped heads travel with the package
                 enc.model.save_pretrained(folder / name)
                 updates[f"{name}.path"] = name
         return updates
@@ -299,6 +413,8 @@ class MediaBatch:
     local_pixels: list[torch.Tensor | None]  # [F, 3, s, s] each
     temporal_pixels: list[torch.Tensor | None]  # [T, 3, s, s] each
     audio: list[torch.Tensor | None]  # [L] each
+    #: ``face_track`` only: AU intensities ``[T, A]`` over the face track (NaN where not measured).
+    temporal_aus: list[torch.Tensor | None] | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -308,6 +424,8 @@ class MediaBatch:
             == len(self.audio)
         ):
             raise ValueError("MediaBatch fields must all have one entry per sample.")
+        if self.temporal_aus is None:
+            self.temporal_aus = [None] * len(self.audio)
 
     def __len__(self) -> int:
         return len(self.global_pixels)

@@ -61,6 +61,7 @@ class MediaSample:
     local_pixels: torch.Tensor | None
     temporal_pixels: torch.Tensor | None
     audio: torch.Tensor | None
+    temporal_aus: torch.Tensor | None = None  # [T, A] AU intensities over the face track (``face_track``)
 
 
 class EmotionLlamaProcessor:
@@ -95,7 +96,7 @@ class EmotionLlamaProcessor:
 
     @classmethod
     def from_config(cls, cfg: EmotionLlamaConfig) -> EmotionLlamaProcessor:
-        path = cfg.resolve(cfg.llm.tokenizer_path) or cfg.resolve(cfg.llm.path)
+        path = cfg.resolve(cfg.llm.tokenizer_path) or cfg.llm_folder()
         if path is None:
             vocab = int((cfg.llm.random_init or {}).get("vocab_size", 32000))
             tokenizer: PreTrainedTokenizerBase = train_byte_bpe_tokenizer(
@@ -183,9 +184,10 @@ class EmotionLlamaProcessor:
         face_crops: Sequence[np.ndarray],
         peak_frame_index: int | None,
         audio_16k: np.ndarray | None,
+        face_aus: np.ndarray | None = None,
     ) -> MediaSample:
         """See :func:`preprocess_media` (the tokenizer plays no part in it)."""
-        return preprocess_media(self.cfg, frames, face_crops, peak_frame_index, audio_16k)
+        return preprocess_media(self.cfg, frames, face_crops, peak_frame_index, audio_16k, face_aus)
 
     @staticmethod
     def collate_media(samples: Sequence[MediaSample]) -> MediaBatch:
@@ -198,13 +200,15 @@ def preprocess_media(
     face_crops: Sequence[np.ndarray],
     peak_frame_index: int | None,
     audio_16k: np.ndarray | None,
+    face_aus: np.ndarray | None = None,
 ) -> MediaSample:
     """Pick and normalise what each configured encoder needs from one clip.
 
     A function of the model config alone (no tokenizer), so feature extraction runs exactly the
-    preprocessing of generation without building the LLM's tokenizer.
+    preprocessing of generation without building the LLM's tokenizer. The face-head kinds
+    (``face_cnn``, ``face_track``) get the head's own input (48×48 grey in [-1, 1]).
     """
-    global_px = local_px = temporal_px = audio = None
+    global_px = local_px = temporal_px = audio = aus = None
     ge = cfg.global_encoder
     if ge is not None and len(frames):
         index = choose_global_frame(len(frames), ge.frame, peak_frame_index)
@@ -212,18 +216,32 @@ def preprocess_media(
     le = cfg.local_encoder
     if le is not None and len(face_crops):
         picks = uniform_indices(len(face_crops), min(le.max_frames, len(face_crops)))
-        local_px = torch.stack([image_tensor(face_crops[i], le.image_size, le.mean, le.std) for i in picks])
+        local_px = face_head_tensor([face_crops[i] for i in picks]) if le.kind == "face_cnn" else \
+            torch.stack([image_tensor(face_crops[i], le.image_size, le.mean, le.std) for i in picks])
     te = cfg.temporal_encoder
     if te is not None and len(face_crops):
-        picks = uniform_indices(len(face_crops), te.num_frames)
-        temporal_px = torch.stack([image_tensor(face_crops[i], te.image_size, te.mean, te.std) for i in picks])
+        if te.kind == "face_track":
+            picks = uniform_indices(len(face_crops), min(te.num_frames, len(face_crops)))
+            temporal_px = face_head_tensor([face_crops[i] for i in picks])
+            if face_aus is not None and len(face_aus):
+                aus = torch.as_tensor(np.asarray(face_aus, dtype=np.float32))
+        else:
+            picks = uniform_indices(len(face_crops), te.num_frames)
+            temporal_px = torch.stack([image_tensor(face_crops[i], te.image_size, te.mean, te.std) for i in picks])
     ae = cfg.audio_encoder
     if ae is not None and audio_16k is not None and len(audio_16k) >= ae.sample_rate // 10:
         wave = torch.as_tensor(np.asarray(audio_16k, dtype=np.float32)[: int(ae.max_seconds * ae.sample_rate)])
         if ae.normalize:
             wave = (wave - wave.mean()) / torch.sqrt(wave.var() + 1e-7)
         audio = wave
-    return MediaSample(global_px, local_px, temporal_px, audio)
+    return MediaSample(global_px, local_px, temporal_px, audio, aus)
+
+
+def face_head_tensor(crops: Sequence[np.ndarray]) -> torch.Tensor:
+    """Face crops → the shipped face head's input ``[F, 1, 48, 48]`` (its own preprocessing)."""
+    from emollama.heads.face import preprocess_faces
+
+    return preprocess_faces(list(crops))
 
 
 def collate_media(samples: Sequence[MediaSample]) -> MediaBatch:
@@ -233,6 +251,7 @@ def collate_media(samples: Sequence[MediaSample]) -> MediaBatch:
         [s.local_pixels for s in samples],
         [s.temporal_pixels for s in samples],
         [s.audio for s in samples],
+        [s.temporal_aus for s in samples],
     )
 
 

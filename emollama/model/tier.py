@@ -36,6 +36,7 @@ class EmotionLlamaInputs:
     peak_frame_index: int | None  # index into `frames` of the peak-expression frame
     audio_16k: np.ndarray | None  # float32 mono 16 kHz waveform
     subtitle: str | None
+    face_aus: np.ndarray | None = None  # frames × AUs intensities over the face track (NaN: not measured)
 
 
 def encode_media(
@@ -48,7 +49,8 @@ def encode_media(
     run here for both. Several clips are encoded as one :class:`~emollama.model.encoders.MediaBatch`.
     """
     samples = [
-        preprocess_media(cfg, c.frames, c.face_crops, c.peak_frame_index, c.audio_16k) for c in clips
+        preprocess_media(cfg, c.frames, c.face_crops, c.peak_frame_index, c.audio_16k, c.face_aus)
+        for c in clips
     ]
     return encoders.encode(collate_media(samples))
 

@@ -81,7 +81,7 @@ def save_pretrained(
         _save_llm_base(model, folder / "llm")
         if processor is not None:
             processor.save_pretrained(folder / "llm")
-        cfg.llm.path, cfg.llm.random_init, cfg.llm.tokenizer_path = "llm", None, None
+        cfg.llm.path, cfg.llm.gguf, cfg.llm.random_init, cfg.llm.tokenizer_path = "llm", None, None, None
         if encoders is not None:
             for dotted, rel in encoders.save_pretrained(folder).items():
                 section, _ = dotted.split(".")
@@ -119,6 +119,8 @@ def _save_llm_base(model: SavableModel, target: Path) -> None:
 def absolutise_paths(cfg: EmotionLlamaConfig) -> None:
     """Make paths independent of the old base directory before the config moves elsewhere."""
     cfg.llm.path = _abs(cfg, cfg.llm.path)
+    if cfg.llm.gguf not in (None, "smollm2"):  # `smollm2` names the packaged file, wherever it is installed
+        cfg.llm.gguf = _abs(cfg, cfg.llm.gguf)
     cfg.llm.tokenizer_path = _abs(cfg, cfg.llm.tokenizer_path)
     cfg.prompt.instructions = _abs(cfg, cfg.prompt.instructions)
     for sub in (cfg.global_encoder, cfg.local_encoder, cfg.temporal_encoder, cfg.audio_encoder):

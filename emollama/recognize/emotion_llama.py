@@ -13,10 +13,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from emollama.labels import get_label_set
 from emollama.perception.pipeline import Perception, sample_frames
 from emollama.recognize.result import build_result, uniform_scores
 from emollama.schema import AnalysisResult
+from emollama.settings import CROP_MAX_SIDE
 
 if TYPE_CHECKING:
     from emollama.model.tier import EmotionLlamaInputs
@@ -41,10 +44,21 @@ def encoder_inputs(p: Perception, n_frames: int = N_FRAMES) -> tuple[EmotionLlam
     if p.face.clues.status == "ok" and not p.scan.crops:
         warnings.append("the perception pass kept no face crops (perceive(..., keep_crops=N)): the local and "
                         "temporal encoders saw no face")
-    inputs = EmotionLlamaInputs(frames=frames.frames, frame_times=frames.times, face_crops=p.scan.crops,
+    crops = p.scan.crops
+    if not crops and p.media.kind == "image" and frames.frames and min(frames.frames[0].shape[:2]) <= CROP_MAX_SIDE:
+        crops = [frames.frames[0]]  # a small image is an already-cropped face (FER2013, CK+), as in eval-model
+    inputs = EmotionLlamaInputs(frames=frames.frames, frame_times=frames.times, face_crops=crops,
                                 peak_frame_index=frames.peak_position, audio_16k=p.audio,
-                                subtitle=p.clues.words.text or None)
+                                subtitle=p.clues.words.text or None, face_aus=_au_track(p))
     return inputs, warnings
+
+
+def _au_track(p: Perception) -> np.ndarray | None:
+    """The measured AU intensities as frames × AUs (NaN where no confident face), or ``None``."""
+    rows = p.face.clues.au_intensity
+    if not rows:
+        return None
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float32)
 
 
 class EmotionLlamaTier:
