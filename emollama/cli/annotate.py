@@ -189,6 +189,8 @@ def export_command(
     include_dropped: bool = typer.Option(False, "--keep-dropped", "--include-dropped",
                                          help="Also export the clips the MERR filter dropped, each with its "
                                          "filter decision and reason."),
+    label_set: str = typer.Option("merr9", "--label-set", help="emotion-llama format: the labels kept (merr9, "
+                                  "what the original code reads; e.g. dfew7 keeps disgust for `emollama train`)."),
 ) -> None:
     """Export finished annotations for training (ground-truth labels preserved in every format)."""
     from emollama.merr.exports import FORMATS, export
@@ -196,15 +198,18 @@ def export_command(
 
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    from emollama.labels import get_label_set
+
+    get_label_set(label_set)  # an unknown set is a one-line error before any reading
     records = read_records(out)
     if not records:
         raise InputError(f"{out}: no finished annotations (run `emollama annotate ... -o {out}` first)")
     from emollama.validate import check_output_dir
 
     target = check_output_dir(dest or out / "export" / fmt, what="--to")
-    info = export(records, fmt, target, include_dropped)
+    info = export(records, fmt, target, include_dropped, label_set)
     extra = info.get("skipped_label_not_in_emotion_llama")
     console.print(f"exported {fmt} -> {target}: " + ", ".join(f"{k} {v}" for k, v in info.items()
                                                                 if isinstance(v, int)))
     if extra:
-        console.print(f"[yellow]{len(extra)} clip(s) skipped: label outside the nine Emotion-LLaMA classes[/]")
+        console.print(f"[yellow]{len(extra)} clip(s) skipped: label outside {label_set} (--label-set)[/]")

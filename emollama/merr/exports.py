@@ -82,10 +82,14 @@ def select(records: list[MerrRecord], include_dropped: bool = False) -> list[Exp
 
 
 # --- Emotion-LLaMA -----------------------------------------------------------------------------------------
-def export_emotion_llama(rows: list[ExportRecord], dest: Path) -> dict:
+def export_emotion_llama(rows: list[ExportRecord], dest: Path, label_set: str = "merr9") -> dict:
+    """The original project's files. Its code knows the nine MERR classes only (``merr9``, the
+    default); ``emollama train`` reads any label set, so ``label_set`` may widen what is kept (e.g.
+    ``dfew7`` keeps disgust)."""
     dest.mkdir(parents=True, exist_ok=True)
-    usable = [r for r in rows if r.label in EMOTION_LLAMA_LABELS]
-    skipped = sorted(r.name for r in rows if r.label not in EMOTION_LLAMA_LABELS)
+    allowed = get_label_set(label_set).labels
+    usable = [r for r in rows if r.label in allowed]
+    skipped = sorted(r.name for r in rows if r.label not in allowed)
     coarse = {r.name: {"caption": r.caption, "peak_index": r.peak_index, "peak_time_s": r.peak_time_s,
                        "AU_list": list(r.au_list), "label": r.label, "label_source": r.label_source,
                        "label_confidence": r.label_confidence,
@@ -109,7 +113,7 @@ def export_emotion_llama(rows: list[ExportRecord], dest: Path) -> dict:
         writer.writerow([r.name, r.subtitle])
     atomic_write_text(dest / "transcription_en_all.csv", buf.getvalue())
     media = {r.name: r.media_path for r in usable}
-    info = {"format": "emotion-llama", "coarse": len(usable), "fine": len(fine_rows),
+    info = {"format": "emotion-llama", "label_set": label_set, "coarse": len(usable), "fine": len(fine_rows),
             "skipped_label_not_in_emotion_llama": skipped, "media": media}
     atomic_write_text(dest / "export_info.json", json.dumps(info, ensure_ascii=False, indent=1))
     return info
@@ -228,11 +232,14 @@ def load_hf(src: Path) -> list[ExportRecord]:
             for row in load_from_disk(str(src))]
 
 
-def export(records: list[MerrRecord], fmt: str, dest: Path, include_dropped: bool = False) -> dict:
+def export(records: list[MerrRecord], fmt: str, dest: Path, include_dropped: bool = False,
+           label_set: str = "merr9") -> dict:
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     rows = select(records, include_dropped)
-    fn = {"emotion-llama": export_emotion_llama, "sharegpt": export_sharegpt, "hf": export_hf}[fmt]
+    if fmt == "emotion-llama":
+        return export_emotion_llama(rows, Path(dest), label_set)
+    fn = {"sharegpt": export_sharegpt, "hf": export_hf}[fmt]
     return fn(rows, Path(dest))
 
 

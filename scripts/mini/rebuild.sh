@@ -25,7 +25,8 @@ mkdir -p "$WORK"
 
 # 3. Training files in the Emotion-LLaMA format: every clip in the coarse list (--keep-dropped),
 #    only the clips the filter kept in the fine list (dropped clips have no reasoning).
-"$BIN/emollama" export "$WORK/annotate" --format emotion-llama --keep-dropped --to "$WORK/export"
+"$BIN/emollama" export "$WORK/annotate" --format emotion-llama --keep-dropped --label-set dfew7 \
+    --to "$WORK/export"
 
 # 4. The mini's encoder features for every clip (the path `analyze --tier emotion-llama` runs).
 "$BIN/emollama" features "$WORK/media.csv" -o "$WORK/features" --config emotion-llama-mini
