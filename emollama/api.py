@@ -29,8 +29,9 @@ class Recognizer(Protocol):
 
 
 def load_recognizer(tier: str = "clues", model_dir: str | Path | None = None, **options: object) -> Recognizer:
-    """The recogniser of ``tier``: ``clues`` (option ``fusion``: learned or handset), or ``emotion-llama``
-    from ``model_dir``."""
+    """The recogniser of ``tier``: ``clues`` (option ``fusion``: learned or handset), ``llm`` (options
+    ``llm``: URL, ``.gguf`` or HF folder, default the packaged SmolLM2; ``llm_model``: the name an
+    http server expects; ``api_key``), or ``emotion-llama`` from ``model_dir``."""
     from emollama.errors import InputError
 
     if tier == "clues":
@@ -44,7 +45,12 @@ def load_recognizer(tier: str = "clues", model_dir: str | Path | None = None, **
         from emollama.recognize.emotion_llama import EmotionLlamaTier
 
         return EmotionLlamaTier(model_dir, **options)  # type: ignore[arg-type]
-    raise InputError(f"unknown tier {tier!r}; choose 'clues' or 'emotion-llama'")
+    if tier == "llm":
+        from emollama.recognize.llm_tier import load_llm_recognizer
+
+        return load_llm_recognizer(options.get("llm"), model=options.get("llm_model"),  # type: ignore[arg-type]
+                                   api_key=options.get("api_key"))  # type: ignore[arg-type]
+    raise InputError(f"unknown tier {tier!r}; choose 'clues', 'llm' or 'emotion-llama'")
 
 
 class Analyzer:

@@ -41,18 +41,25 @@ def analyze_command(
     out: Path | None = typer.Option(None, "--out", help="JSONL output for --manifest (resumable)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --manifest: redo clips that failed before."),
     no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (use --subtitle only)."),
-    tier: str = typer.Option("clues", "--tier", help="Recogniser: 'clues' (default, offline) or 'emotion-llama'."),
+    tier: str = typer.Option("clues", "--tier", help="Recogniser: 'clues' (default, offline), 'llm' (the clues, "
+                             "then a chat LLM names the label and says why) or 'emotion-llama'."),
     model: Path | None = typer.Option(None, "--model", help="With --tier emotion-llama: the checkpoint folder."),
     fusion: str = typer.Option("learned", "--fusion",
                                help="With the clues tier: 'learned' (the Conv-Attention head, default) or "
                                "'handset' (the fixed log-linear pooling used before it)."),
+    llm: str | None = typer.Option(None, "--llm", help="With --tier llm: an http(s):// OpenAI-compatible server, "
+                                   "a .gguf file or a Hugging Face model folder (default: the packaged "
+                                   "SmolLM2-135M-Instruct)."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="With --tier llm and an http(s):// --llm: the "
+                                         "model name the server expects."),
 ) -> None:
     """Recognise the emotion in a clip from face, voice and words, and explain why."""
     from emollama.cli.render import render_result
 
     settings = AnalysisSettings(fps=fps, max_duration_s=max_duration, label_set=labels, asr=not no_asr)
-    if tier not in ("clues", "emotion-llama"):
-        raise InputError(f"unknown --tier {tier!r}; choose 'clues' or 'emotion-llama'")
+    if tier not in ("clues", "llm", "emotion-llama"):
+        raise InputError(f"unknown --tier {tier!r}; choose 'clues', 'llm' or 'emotion-llama'")
+    llm_options = _llm_options(tier, llm, llm_model)
     if tier == "emotion-llama" and model is None:
         raise InputError(
             "--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
@@ -72,7 +79,7 @@ def analyze_command(
         # The batch file's content is checked by read_done: only its own records (and a last line cut
         # by a crash) may be in it.
         check_output_file(out, what="--out", suffixes=(".jsonl",), inputs=[manifest], owned=lambda _p: True)
-        _run_manifest(manifest, out, settings, retry_failed, tier, model, fusion)
+        _run_manifest(manifest, out, settings, retry_failed, tier, model, fusion, llm_options)
         return
     if path is None:
         raise InputError("give a media file to analyze (or --manifest clips.csv --out preds.jsonl)")
@@ -83,7 +90,7 @@ def analyze_command(
     MediaReader(path, max_duration_s=settings.max_duration_s)
     resolve_subtitle(subtitle)
     _check_outputs(path, subtitle, json_out, plot)
-    analyzer = _make_analyzer(settings, tier, model, fusion)
+    analyzer = _make_analyzer(settings, tier, model, fusion, llm_options)
     result = _analyze_with_progress(analyzer, path, subtitle)
     render_result(console, result)
     if json_out is not None:
@@ -139,24 +146,41 @@ def is_emollama_result(path: Path) -> bool:
     return isinstance(data, dict) and "schema_version" in data and "emollama_version" in data
 
 
-def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None, fusion: str):  # noqa: ANN202
+def _llm_options(tier: str, llm: str | None, llm_model: str | None) -> dict[str, object]:
+    """The ``llm`` tier's options, checked before any model loads (a bad --llm is one line, not a traceback)."""
+    if tier != "llm":
+        if llm is not None or llm_model is not None:
+            raise InputError("--llm and --llm-model choose the LLM of --tier llm; they have no effect with "
+                             f"--tier {tier}")
+        return {}
+    import os
+
+    from emollama.recognize.llm_tier import check_llm_target
+
+    check_llm_target(llm, llm_model)
+    return {"llm": llm, "llm_model": llm_model,
+            "api_key": os.environ.get("EMOLLAMA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")}
+
+
+def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None, fusion: str,  # noqa: ANN202
+                   llm_options: dict[str, object] | None = None):
     from emollama.api import Analyzer, load_recognizer
 
-    options = {"fusion": fusion} if tier == "clues" else {}
+    options = {"fusion": fusion} if tier == "clues" else dict(llm_options or {})
     with console.status("loading models ..."):
         return Analyzer(settings, recognizer=load_recognizer(tier, model, **options))
 
 
 def _run_manifest(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
-                  model: Path | None, fusion: str) -> None:
+                  model: Path | None, fusion: str, llm_options: dict[str, object] | None = None) -> None:
     from emollama.batch import exclusive_output
 
     with exclusive_output(out):
-        _run_manifest_locked(manifest, out, settings, retry_failed, tier, model, fusion)
+        _run_manifest_locked(manifest, out, settings, retry_failed, tier, model, fusion, llm_options)
 
 
 def _run_manifest_locked(manifest: Path, out: Path, settings: AnalysisSettings, retry_failed: bool, tier: str,
-                         model: Path | None, fusion: str) -> None:
+                         model: Path | None, fusion: str, llm_options: dict[str, object] | None = None) -> None:
     from emollama.batch import ok_record, read_done, read_manifest, run_batch
 
     rows = read_manifest(manifest)
@@ -165,7 +189,7 @@ def _run_manifest_locked(manifest: Path, out: Path, settings: AnalysisSettings, 
     console.print(f"{len(rows)} clips in {manifest}; {len(rows) - len(todo)} already in {out}; {len(todo)} to do")
     if not todo:
         return
-    analyzer = _make_analyzer(settings, tier, model, fusion)
+    analyzer = _make_analyzer(settings, tier, model, fusion, llm_options)
 
     def one(row):  # noqa: ANN001, ANN202
         result = analyzer.analyze(row.path, subtitle=row.subtitle)
