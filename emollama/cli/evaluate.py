@@ -1,4 +1,4 @@
-"""``emollama evaluate classification|emer|ov``: thin wrappers over :mod:`emollama.evaluate`.
+"""``emollama evaluate classification|emer|ov|grounding``: thin wrappers over :mod:`emollama.evaluate`.
 
 Each command reads the two files, runs the task, writes the artefacts to ``--out`` and prints a
 short summary table; all numbers and wording of the report come from the library.
@@ -106,13 +106,14 @@ def _finish(table: RichTable, warnings: list[str] | tuple[str, ...], paths: dict
 def register(app: typer.Typer) -> None:
     """Add the ``evaluate`` command group to the main app."""
     group = typer.Typer(
-        help="Benchmarks: closed-set classification, EMER reasoning, MER-OV open vocabulary.",
+        help="Benchmarks: closed-set classification, EMER reasoning, MER-OV open vocabulary, reasoning grounding.",
         no_args_is_help=True,
         rich_markup_mode=None,  # as the main app (see emollama.cli)
     )
     group.command("classification")(classification_command)
     group.command("emer")(emer_command)
     group.command("ov")(ov_command)
+    group.command("grounding")(grounding_command)
     app.add_typer(group, name="evaluate")
 
 
@@ -253,6 +254,57 @@ def ov_command(
     table = _table(f"MER-OV ({result.summary['n_scored']} samples)", "set accuracy", "set recall", "mean")
     table.add_row(fmt(g["accuracy"]), fmt(g["recall"]), fmt(g["mean"]))
     _finish(table, result.warnings, paths)
+
+
+# ------------------------------------------------------------------------------------ grounding
+def _is_grounding_json(path: Path) -> bool:
+    """An existing --json file may be replaced only when it is an earlier grounding report."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("schema") == "emollama.grounding/1"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def grounding_command(
+    results: Annotated[
+        Path, typer.Argument(help="emollama analyze results: a --manifest --out JSONL, a --json file, or a folder.")
+    ],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary and every paragraph's cue checks here.")
+    ] = None,
+) -> None:
+    """Share of reasoning paragraphs whose cited cues (AUs, voice, quotes) match the measured clues."""
+    from emollama.evaluate.grounding import CUE_TYPES, evaluate_grounding
+    from emollama.files import atomic_write_text
+    from emollama.validate import check_output_file
+
+    if json_out is not None:
+        check_output_file(json_out, what="--json", suffixes=(".json",), inputs=[results], owned=_is_grounding_json)
+    report = evaluate_grounding(results)
+    table = _table(f"grounding ({report['summary']['n']} paragraphs)", "tier", "n", "grounded", "contradicted",
+                   "unverified", "uncited")
+    rows = [*report["by_tier"].items(), ("all", report["summary"])] if len(report["by_tier"]) > 1 else \
+        list(report["by_tier"].items())
+    for tier, s in rows:
+        table.add_row(tier, str(s["n"]), f"{s['share_grounded']:.3f}", f"{s['share_contradicted']:.3f}",
+                      f"{s['share_unverified']:.3f}", f"{s['share_uncited']:.3f}")
+    cues = _table("cues (all tiers)", "type", "matched", "contradicted", "unverifiable")
+    for kind in CUE_TYPES:
+        c = report["summary"]["by_type"][kind]
+        cues.add_row(kind, str(c["matched"]), str(c["contradicted"]), str(c["unverifiable"]))
+    console.print(table)
+    console.print(cues)
+    top = list(report["summary"]["contradicted_keys"].items())[:8]
+    if top:
+        console.print("most contradicted: " + ", ".join(f"{k} {n}" for k, n in top), highlight=False, soft_wrap=True)
+    _print_warnings(report["warnings"])
+    if json_out is not None:
+        import json
+
+        atomic_write_text(json_out, json.dumps(report, indent=2, ensure_ascii=False))
+        console.print(f"report: {json_out}", highlight=False)
 
 
 __all__ = ["register"]
