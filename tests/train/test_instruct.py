@@ -201,22 +201,27 @@ def wait_for_step(run: Path, step: int, proc: subprocess.Popen, timeout: float =
     raise AssertionError(f"the run ended or timed out before a checkpoint at step {step} (rc {proc.poll()})")
 
 
-def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(ws: Path, full_run: Path) -> None:
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_prints_the_resume_command(ws: Path, full_run: Path,
+                                                                             sig: str) -> None:
     # A process inherits an ignored SIGINT (libraries loaded earlier in the test session may have set
     # it), and a Python started that way ignores Ctrl-C: give the child the default, as a terminal does.
-    proc = subprocess.Popen([sys.executable, "-m", "emollama", "train", "--config", "two.yaml", "--out", "run_int"],
-                            cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    wait_for_step(ws / "run_int", 3, proc)
-    proc.send_signal(signal.SIGINT)
+    # SIGTERM is tested on a child that ignores SIGINT, as a job started with `&` does.
+    run = f"run_{sig.lower()}"
+    reset = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if sig == "SIGINT" else \
+        (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen([sys.executable, "-m", "emollama", "train", "--config", "two.yaml", "--out", run],
+                            cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=reset)
+    wait_for_step(ws / run, 3, proc)
+    proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Resume with: emollama train --resume run_int" in " ".join(err.split()) and "Traceback" not in err
-    state = json.loads((ws / "run_int" / "state.json").read_text())
+    assert f"Resume with: emollama train --resume {run}" in " ".join(err.split()) and "Traceback" not in err
+    state = json.loads((ws / run / "state.json").read_text())
     assert state["position"]["global_step"] >= 3  # the step it stopped at is saved, not only the last periodic one
-    res = emollama("train", "--resume", "run_int", cwd=ws)
+    res = emollama("train", "--resume", run, cwd=ws)
     assert res.returncode == 0, res.stderr
-    assert train_losses(ws / "run_int") == train_losses(full_run)
+    assert train_losses(ws / run) == train_losses(full_run)
 
 
 def test_best_checkpoint_and_stage_handover(ws: Path, full_run: Path) -> None:

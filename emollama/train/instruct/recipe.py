@@ -385,29 +385,37 @@ class CoarseToFineRecipe:
 
     @contextmanager
     def _ctrl_c(self) -> Iterator[None]:
-        """First Ctrl-C: finish the current step, save, stop. Second: stop at once (the last checkpoint stays).
+        """First Ctrl-C or SIGTERM: finish the current step, save, stop. Second: stop at once.
 
         Stopping only at step boundaries keeps a saved position exact, and every process stops at
         the same step (the flag is combined over processes), so DDP never mismatches collectives.
+        SIGTERM is what schedulers (Slurm, Kubernetes) and ``kill`` send, and what reaches a job
+        started with ``&`` (whose Ctrl-C is ignored), so it gets the same graceful stop; the
+        last checkpoint always stays when the second signal stops at once.
         """
-        if threading.current_thread() is not threading.main_thread() or \
-                signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. a `&` job: Ctrl-C is not for us
+        if threading.current_thread() is not threading.main_thread():
             yield
             return
+        watched = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # e.g. a `&` job: Ctrl-C is not for us
+            watched.append(signal.SIGINT)
 
-        def handler(_sig: int, _frame: object) -> None:
+        def handler(sig: int, _frame: object) -> None:
             if self._stop:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+                for s in watched:
+                    signal.signal(s, signal.SIG_DFL if s == signal.SIGTERM else signal.default_int_handler)
                 raise KeyboardInterrupt
             self._stop = True
-            self.emit({"kind": "stopping", "message": "Ctrl-C: saving at the end of this step "
-                                                      "(press again to stop without saving)"})
+            name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+            self.emit({"kind": "stopping", "message": f"{name}: saving at the end of this step "
+                                                      "(send it again to stop without saving)"})
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {s: signal.signal(s, handler) for s in watched}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, h in previous.items():
+                signal.signal(s, h)
 
     def _stop_if_asked(self, stage_dir: Path) -> None:
         flag = torch.tensor(float(self._stop), device=self.acc.device)
