@@ -31,7 +31,8 @@ class Recognizer(Protocol):
 def load_recognizer(tier: str = "clues", model_dir: str | Path | None = None, **options: object) -> Recognizer:
     """The recogniser of ``tier``: ``clues`` (option ``fusion``: learned or handset), ``llm`` (options
     ``llm``: URL, ``.gguf`` or HF folder, default the packaged SmolLM2; ``llm_model``: the name an
-    http server expects; ``api_key``), or ``emotion-llama`` from ``model_dir``."""
+    http server expects; ``api_key``), or ``emotion-llama`` from ``model_dir`` (default: the shipped
+    emotion-llama-mini)."""
     from emollama.errors import InputError
 
     if tier == "clues":
@@ -39,9 +40,10 @@ def load_recognizer(tier: str = "clues", model_dir: str | Path | None = None, **
 
         return CluesRecognizer(str(options.get("fusion") or DEFAULT_FUSION))
     if tier == "emotion-llama":
-        if model_dir is None:
-            raise InputError("the emotion-llama tier needs a model folder (saved by save_pretrained or "
-                             "convert-official)")
+        if model_dir is None:  # the shipped laptop-sized model
+            from emollama.packaged import mini_model_dir
+
+            model_dir = mini_model_dir()
         from emollama.recognize.emotion_llama import EmotionLlamaTier
 
         return EmotionLlamaTier(model_dir, **options)  # type: ignore[arg-type]
@@ -104,9 +106,9 @@ class Analyzer:
 class EmotionLlamaAnalyzer(Analyzer):
     """The ``emotion-llama`` tier: the same perception stages, then the multimodal LLM decides."""
 
-    def __init__(self, model_dir: str | Path, settings: AnalysisSettings | None = None, *,
+    def __init__(self, model_dir: str | Path | None = None, settings: AnalysisSettings | None = None, *,
                  fps: float | None = None, max_duration_s: float | None = None, label_set: str | None = None,
-                 device: str = "cpu", dtype: str | None = None, task: str = "reason",
+                 device: str = "cpu", dtype: str | None = None, task: str | None = None,
                  max_new_tokens: int = 256) -> None:
         recognizer = load_recognizer("emotion-llama", model_dir, device=device, dtype=dtype, task=task,
                                      max_new_tokens=max_new_tokens)

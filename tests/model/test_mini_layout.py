@@ -123,3 +123,33 @@ def test_shipped_heads_fill_the_slots_each_input_kind(mini_encoders: MediaEncode
     # One clip encoded alone gives the same features as inside a batch.
     alone = encode_media(cfg, mini_encoders, clips[:1])
     assert torch.allclose(alone.local[0], feats.local[0]) and torch.allclose(alone.audio[0], feats.audio[0])
+
+
+@pytest.mark.slow
+def test_mini_tier_takes_the_label_from_emotion_and_the_reasoning_from_reason_v2(tmp_path, monkeypatch) -> None:
+    from emollama.api import EmotionLlamaAnalyzer
+    from emollama.model.tier import EmotionLlamaRecognizer
+    from tests.clips import EXAMPLE
+
+    cfg = mini_tiny_config()
+    cfg.prompt.label_task, cfg.prompt.reason_task = "emotion", "reason_v2"
+    proc = EmotionLlamaProcessor.from_config(cfg)
+    folder = EmotionLlama.from_config(cfg).save_pretrained(tmp_path / "m", save_backbones=True, processor=proc)
+    answers = {"emotion": ["hap", "py"], "reason_v2": ["The lips pull up; ", "the person feels sad."]}
+    asked: list[str] = []
+
+    def fake_stream(self, inputs, label_set, task, **_kw):  # noqa: ANN001, ANN202 (the generation is not under test)
+        asked.append(task)
+        assert inputs.face_crops and inputs.audio_16k is not None  # the clip's face and voice reach the encoders
+        yield from answers[task]
+
+    monkeypatch.setattr(EmotionLlamaRecognizer, "stream", fake_stream)
+    shown: list[tuple[str, str]] = []
+    analyzer = EmotionLlamaAnalyzer(folder, label_set="dfew7")
+    analyzer.recognizer.on_text = lambda task, piece: shown.append((task, piece))
+    r = analyzer.analyze(EXAMPLE)
+    assert asked == ["emotion", "reason_v2"]
+    assert r.label == "happy" and r.scores["happy"] == 1.0
+    assert r.reasoning == "The lips pull up; the person feels sad."
+    assert any("reasoning names sad" in w for w in r.warnings)  # a disagreement is reported, the label kept
+    assert "".join(p for t, p in shown if t == "emotion") == "happy"
