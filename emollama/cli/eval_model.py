@@ -27,6 +27,10 @@ def register(app: typer.Typer) -> None:
                                            "audio-noise:snr=5..10 (babble) or blur:levels=1,2,4 (repeatable).")
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the --corrupt draws.")] = 0,
+        tier: Annotated[str, typer.Option("--tier", help="clues (the heads / analyze's default) or emotion-llama "
+                                          "(any kind: images, speech, clips, text).")] = "clues",
+        model: Annotated[Path | None, typer.Option("--model", help="With --tier emotion-llama: the model folder "
+                                                   "(default: the shipped emotion-llama-mini).")] = None,
     ) -> None:
         """Measure a head on labelled data: accuracy, macro/weighted F1, UAR, confusion; failures listed."""
         from emollama.evaluate.errors import EvaluationInputError
@@ -41,8 +45,16 @@ def register(app: typer.Typer) -> None:
             raise EvaluationInputError(f"unknown --fusion {fusion!r}; choose one of: {', '.join(FUSION_METHODS)}")
         if kind != "clip" and fusion != "learned":
             raise EvaluationInputError("--fusion is for eval-model clip (the whole analyze pipeline)")
+        if tier not in ("clues", "emotion-llama"):
+            raise EvaluationInputError(f"unknown --tier {tier!r}; choose 'clues' or 'emotion-llama'")
+        if tier != "emotion-llama" and model is not None:
+            raise EvaluationInputError("--model is for --tier emotion-llama")
+        if model is not None and not (model / "config.json").is_file():
+            raise EvaluationInputError(f"--model {model}: no config.json there (a folder saved by emollama train, "
+                                       "save_pretrained or convert-official)")
         check_output_dir(out, what="--out")
-        outcome = evaluate_model(kind, manifest, labels, fusion=fusion, corrupt=corrupt, seed=seed)
+        outcome = evaluate_model(kind, manifest, labels, fusion=fusion, corrupt=corrupt, seed=seed, tier=tier,
+                                 model_dir=model)
         paths = write_outputs(outcome, out)
         console = Console()
         data = outcome.to_json()

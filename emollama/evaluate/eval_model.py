@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 KINDS = ("face", "voice", "text", "clip")
 NOT_COVERED = "<not covered>"
+#: A generative tier's answer that names no label: scored as a wrong answer, never skipped.
+UNPARSED = "<unparsed>"
 
 
 @dataclass
@@ -212,6 +214,47 @@ class ClipPredictor:
         return result.scores
 
 
+class EmotionLlamaPredictor:
+    """The ``emotion-llama`` tier (default: the shipped emotion-llama-mini) on any kind of item.
+
+    Face images, speech files and clips go through ``analyze``'s own path (perception, then the
+    tier); a text item is the subtitle of an input with no media. An answer that names no label is
+    returned as :data:`UNPARSED` and scored as wrong.
+    """
+
+    def __init__(self, kind: str, label_set: str, model_dir: Path | None = None) -> None:
+        from emollama.api import load_recognizer
+
+        self.tier = load_recognizer("emotion-llama", model_dir)
+        self.kind = kind
+        self.label_set = label_set
+        self.name = f"emotion-llama tier ({self.tier.model.model_name})"
+        self.classes = get_label_set(label_set).labels
+        self._perceiver: Any = None
+        self.last_details: dict[str, Any] = {}
+
+    def __call__(self, source: Any) -> Mapping[str, float]:
+        if self.kind == "text":
+            from emollama.label_parsing import parse_label
+            from emollama.model.tier import EmotionLlamaInputs
+
+            inputs = EmotionLlamaInputs([], [], [], None, None, str(source))
+            answer = self.tier._generate(inputs, self.label_set, self.tier.task)
+            label, reasoning = parse_label(answer, self.label_set).label, answer
+        else:
+            if self._perceiver is None:
+                from emollama.perception.pipeline import Perceiver
+                from emollama.settings import AnalysisSettings
+
+                self._perceiver = Perceiver(AnalysisSettings(label_set=self.label_set))
+            n = self.tier.n_frames
+            result = self.tier.recognize(self._perceiver.perceive(source, keep_crops=n, encoder_frames=n),
+                                         self.label_set)
+            label, reasoning = result.label, result.reasoning
+        self.last_details = {"label": label, "answer": reasoning}
+        return {UNPARSED: 1.0} if label is None else {label: 1.0}
+
+
 def clip_corruptor(spec_values: list[str], seed: int, manifest: Path) -> Corruptor | None:
     """The :class:`~emollama.media.corrupt.Corruptor` of an ``eval-model clip --corrupt`` run (None: clean)."""
     from emollama.media.corrupt import CorruptionSpec, Corruptor
@@ -225,7 +268,14 @@ def clip_corruptor(spec_values: list[str], seed: int, manifest: Path) -> Corrupt
 
 
 def make_predictor(kind: str, label_set: str | None, fusion: str = DEFAULT_FUSION,
-                   corruptor: Corruptor | None = None) -> Any:
+                   corruptor: Corruptor | None = None, tier: str = "clues", model_dir: Path | None = None) -> Any:
+    if tier == "emotion-llama":
+        if kind not in KINDS:
+            raise EvaluationInputError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        return EmotionLlamaPredictor(kind, label_set or "dfew7", model_dir)
+    if tier != "clues":
+        raise EvaluationInputError(f"unknown --tier {tier!r}; eval-model measures 'clues' (the heads and "
+                                   "analyze's default tier) or 'emotion-llama'")
     if kind == "face":
         return _FacePredictor()
     if kind == "voice":
@@ -239,7 +289,8 @@ def make_predictor(kind: str, label_set: str | None, fusion: str = DEFAULT_FUSIO
 
 def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, predictor: Any = None,
                    progress: Callable[[int, int], None] | None = None, fusion: str = DEFAULT_FUSION,
-                   corrupt: list[str] | None = None, seed: int = 0) -> EvalOutcome:
+                   corrupt: list[str] | None = None, seed: int = 0, tier: str = "clues",
+                   model_dir: Path | None = None) -> EvalOutcome:
     """Run ``predictor`` (built from ``kind`` when not given) over the manifest and score it.
 
     ``corrupt`` (clip only): ``--corrupt`` values, see :mod:`emollama.media.corrupt`.
@@ -248,7 +299,10 @@ def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, pred
     if corrupt and kind != "clip":
         raise EvaluationInputError("--corrupt is for eval-model clip (the whole analyze pipeline)")
     corruptor = clip_corruptor(corrupt, seed, manifest) if corrupt else None
-    predictor = predictor if predictor is not None else make_predictor(kind, label_set, fusion, corruptor)
+    if corruptor is not None and tier != "clues":
+        raise EvaluationInputError("--corrupt is for the clues tier's eval-model clip")
+    predictor = predictor if predictor is not None else make_predictor(kind, label_set, fusion, corruptor, tier,
+                                                                       model_dir)
     model_classes = tuple(predictor.classes)
     target = get_label_set(label_set).labels if label_set else model_classes
     outcome = EvalOutcome(kind, target, None, model=predictor.name)
@@ -275,7 +329,7 @@ def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, pred
         scores = dict(out) if isinstance(out, Mapping) else dict(zip(model_classes, out, strict=True))
         if label_set:
             scores = project_scores(scores, label_set)
-        pred = max(target, key=lambda y: scores.get(y, 0.0))
+        pred = UNPARSED if scores.get(UNPARSED) else max(target, key=lambda y: scores.get(y, 0.0))
         details = getattr(predictor, "last_details", None)
         if details is not None:
             outcome.per_item.append({"row": item.row, "item": item.source, "label": ref, "predicted": pred,
@@ -285,8 +339,8 @@ def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, pred
         outcome.references.append(ref)
         outcome.predictions.append(pred)
     if outcome.references:
-        # Uncovered references get their own confusion rows so their items count as wrong.
-        rows = target + tuple(sorted(outcome.not_covered))
+        # Uncovered references get their own confusion rows so their items count as wrong; so do unparsed answers.
+        rows = target + tuple(sorted(outcome.not_covered)) + ((UNPARSED,) if UNPARSED in outcome.predictions else ())
         outcome.scores = classification_scores(outcome.references, outcome.predictions, rows)
     return outcome
 

@@ -57,6 +57,9 @@ class LLMConfig:
     #: Optional bitsandbytes loading of the frozen backbone (GPU only; ``pip install bitsandbytes``).
     quantization: Literal["8bit", "4bit"] | None = None
     attn_implementation: str = "sdpa"
+    #: ``hf`` only: the system turn; ``None`` = whatever the template does without one (SmolLM2's adds
+    #: a 20-token default — every token of the prompt costs training time on a CPU).
+    system_prompt: str | None = None
     #: Extra token strings that end generation besides the tokenizer's EOS (e.g. ``<|eot_id|>``).
     extra_stop_tokens: list[str] = field(default_factory=list)
 
@@ -410,6 +413,9 @@ def load_model_config(name_or_path: str | Path, base_dir: str | Path | None = No
     packaged = PACKAGED_MODEL_CONFIGS / f"{name_or_path}.yaml"
     if packaged.is_file():
         cfg = EmotionLlamaConfig.from_file(packaged)
+        instructions = cfg.resolve(cfg.prompt.instructions)  # a pool file shipped beside the config travels with it
+        if instructions is not None and instructions.is_file():
+            cfg.prompt.instructions = str(instructions)
         cfg.base_dir = str(Path(base_dir) if base_dir is not None else Path.cwd())
         return cfg
     raise ConfigError(f"model config {str(name_or_path)!r} is neither a config file, a model folder with "

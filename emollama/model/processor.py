@@ -127,9 +127,11 @@ class EmotionLlamaProcessor:
         tok = self.tokenizer
         if self.cfg.llm.chat_template == "llama2":
             return LLAMA2_TEMPLATE.format(user), tok.bos_token_id is not None
-        text = tok.apply_chat_template(
-            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-        )
+        system = self.cfg.llm.system_prompt
+        turns = ([{"role": "system", "content": system}] if system is not None else []) + [
+            {"role": "user", "content": user}
+        ]
+        text = tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
         assert isinstance(text, str)
         # Templates that write the BOS as text (Llama-3) get it back as one id, never twice.
         if tok.bos_token and text.startswith(tok.bos_token):

@@ -118,3 +118,35 @@ def test_each_kind_scores_exactly_what_analyze_perceives(perceiver, tmp_path: Pa
     probs = _TextPredictor()(text)
     assert probs == perceiver.text.analyze(text)[0]
     assert probs["worried"] > 0  # the cue mass analyze adds for a label the head has no class for
+
+
+class AnswerPredictor:
+    """A generative tier's bookkeeping: a label, or UNPARSED when its answer names none."""
+
+    name = "fixed answers"
+    classes = ("happy", "sad", "neutral")
+
+    def __call__(self, text: str):  # noqa: ANN204
+        from emollama.evaluate.eval_model import UNPARSED
+
+        return {UNPARSED: 1.0} if "mumble" in text else {"happy" if "yay" in text else "sad": 1.0}
+
+
+def test_an_unparsed_answer_counts_as_wrong_not_as_skipped(tmp_path: Path):
+    p = tmp_path / "m.csv"
+    p.write_text("text,label\nyay,happy\nmumble,happy\nno,sad\nmumble yay,sad\n")
+    data = evaluate_model("text", p, predictor=AnswerPredictor()).to_json()
+    assert data["n"] == 4 and data["n_failed"] == 0
+    assert data["accuracy"] == pytest.approx(0.5)  # 2 right, 2 unparsed
+    assert "<unparsed>" in data["confusion_matrix"]["rows"]
+
+
+def test_cli_rejects_model_without_emotion_llama_tier(tmp_path: Path):
+    from tests.test_cli import assert_one_line_error, run_cli
+
+    m = str(_manifest(tmp_path))
+    proc = run_cli("eval-model", "text", "--manifest", m, "--out", str(tmp_path / "o"), "--model", str(tmp_path))
+    assert_one_line_error(proc, "--model is for --tier emotion-llama")
+    proc = run_cli("eval-model", "text", "--manifest", m, "--out", str(tmp_path / "o"), "--tier", "emotion-llama",
+                   "--model", str(tmp_path))
+    assert_one_line_error(proc, "no config.json")
