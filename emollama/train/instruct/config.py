@@ -66,7 +66,8 @@ class ValidationConfig:
     values: list[str] = field(default_factory=list)
     #: Task whose generations are scored; ``null`` = ``emotion`` when the stage trains it, else its first task.
     task: str | None = None
-    #: Cap on validation clips scored per epoch (``null`` = all), to keep big runs' epochs short.
+    #: Cap on validation clips scored per epoch (``null`` = all), to keep big runs' epochs short; the
+    #: capped set is spread evenly over the held-out list.
     max_samples: int | None = None
     max_new_tokens: int = 64
     #: Generations written to ``samples/`` per epoch for reading.

@@ -534,7 +534,10 @@ class CoarseToFineRecipe:
         model = self.acc.unwrap_model(self.model)
         was_training = model.training
         model.eval()
-        items = val[: v.max_samples] if v.max_samples else val
+        # A capped validation set is spread evenly over the list, not its head: lists are often sorted by
+        # name, and the first names may all be one corpus or one speaker.
+        items = [val[i * len(val) // v.max_samples] for i in range(v.max_samples)] \
+            if v.max_samples and v.max_samples < len(val) else val
         task = v.task or ("emotion" if "emotion" in stage.tasks else stage.tasks[0])
         # Loss: teacher-forced, each clip with a fixed task and instruction (comparable across epochs).
         loss_sum, n_tok = 0.0, 0
