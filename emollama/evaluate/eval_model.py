@@ -219,13 +219,15 @@ class EmotionLlamaPredictor:
 
     Face images, speech files and clips go through ``analyze``'s own path (perception, then the
     tier); a text item is the subtitle of an input with no media. An answer that names no label is
-    returned as :data:`UNPARSED` and scored as wrong.
+    returned as :data:`UNPARSED` and scored as wrong. Only the label task is generated (a model's
+    separate reasoning task is not scored here; ``evaluate grounding`` reads analyze's results).
     """
 
     def __init__(self, kind: str, label_set: str, model_dir: Path | None = None) -> None:
         from emollama.api import load_recognizer
 
         self.tier = load_recognizer("emotion-llama", model_dir)
+        self.tier.reason_task = None  # only the label is scored: skip the (long) reasoning generation
         self.kind = kind
         self.label_set = label_set
         self.name = f"emotion-llama tier ({self.tier.model.model_name})"
