@@ -114,7 +114,7 @@ class _Stream:
             self.bar.stop()
             self.bar = None
         if task != self.task:
-            console.print(("\n" if self.task else "") + f"[dim][{task}][/] ", end="")
+            console.print(("\n" if self.task else "") + "[dim]" + escape(f"[{task}]") + "[/] ", end="")
             self.task = task
         console.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
 

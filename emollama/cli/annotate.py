@@ -201,6 +201,8 @@ def export_command(
     from emollama.labels import get_label_set
 
     get_label_set(label_set)  # an unknown set is a one-line error before any reading
+    if fmt != "emotion-llama" and label_set != "merr9":
+        raise InputError(f"--label-set chooses the labels of the emotion-llama format; {fmt} keeps every label")
     records = read_records(out)
     if not records:
         raise InputError(f"{out}: no finished annotations (run `emollama annotate ... -o {out}` first)")

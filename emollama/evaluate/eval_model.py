@@ -329,9 +329,10 @@ def evaluate_model(kind: str, manifest: Path, label_set: str | None = None, pred
             outcome.failed.append({"row": item.row, "item": item.source, "reason": str(exc) or type(exc).__name__})
             continue
         scores = dict(out) if isinstance(out, Mapping) else dict(zip(model_classes, out, strict=True))
-        if label_set:
+        unparsed = bool(scores.get(UNPARSED))  # before projection, which would spread it over the labels
+        if label_set and not unparsed:
             scores = project_scores(scores, label_set)
-        pred = UNPARSED if scores.get(UNPARSED) else max(target, key=lambda y: scores.get(y, 0.0))
+        pred = UNPARSED if unparsed else max(target, key=lambda y: scores.get(y, 0.0))
         details = getattr(predictor, "last_details", None)
         if details is not None:
             outcome.per_item.append({"row": item.row, "item": item.source, "label": ref, "predicted": pred,

@@ -47,6 +47,8 @@ TENSORS: tuple[str, ...] = ("global_patches", "global_cls", "local", "temporal",
 OFFICIAL = "official:"
 #: Config fields that do not change an encoder's output (where the weights live, the compute dtype).
 _NOT_IDENTITY = frozenset({"path", "random_init", "dtype"})
+#: The encoder kind of each slot before ``kind`` existed there (the global slot always had one).
+_FIRST_KIND = {"local_encoder": "vit_mae", "temporal_encoder": "videomae", "audio_encoder": "hubert"}
 
 
 class FeatureStoreError(EmollamaError):
@@ -100,6 +102,12 @@ def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None
         else:
             weights, where = "missing", str(path)
         settings = {k: v for k, v in dataclasses.asdict(sub).items() if k not in _NOT_IDENTITY}
+        # Fields added after stores existed count only when they differ from what older stores meant,
+        # so a store extracted before them stays valid (a 7B extraction takes hours).
+        if settings.get("kind") == _FIRST_KIND.get(name):
+            settings.pop("kind")
+        if settings.get("kind") != "whisper_base":
+            settings.pop("whisper_layers", None)
         settings = json.loads(json.dumps(settings))  # tuples → lists, as the manifest stores them
         out[name] = {"path": where, "weights": weights, "settings": settings}
     return out

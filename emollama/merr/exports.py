@@ -37,7 +37,6 @@ from emollama.media.decode import IMAGE_SUFFIXES
 from emollama.merr.record import MerrRecord
 
 FORMATS = ("emotion-llama", "sharegpt", "hf")
-EMOTION_LLAMA_LABELS = get_label_set("merr9").labels
 VALENCE_PLACEHOLDER = "-10"
 
 

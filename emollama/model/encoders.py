@@ -34,6 +34,7 @@ from transformers import AutoConfig, AutoModel, HubertModel, VideoMAEModel, ViTM
 from emollama.errors import ModelUnavailableError
 from emollama.model.config import (
     AudioEncoderConfig,
+    ConfigError,
     EmotionLlamaConfig,
     EvaVitConfig,
     GlobalEncoderConfig,
@@ -235,9 +236,9 @@ class FaceTrackTemporalEncoder(nn.Module):
         hidden, probs = self.face.penultimate_and_probs(crops)
         std = hidden.std(dim=0, unbiased=False)
         if aus is None or aus.numel() == 0:
-            au_mean = au_max = torch.zeros(self.n_aus)
+            au_mean = au_max = hidden.new_zeros(self.n_aus)
         else:
-            a = torch.nan_to_num(aus.float(), nan=0.0).clamp(0, AU_SCALE) / AU_SCALE
+            a = torch.nan_to_num(aus.to(hidden.device).float(), nan=0.0).clamp(0, AU_SCALE) / AU_SCALE
             au_mean, au_max = a.mean(dim=0), a.max(dim=0).values
         return torch.cat([hidden.mean(0), std, probs.mean(0), probs.max(0).values, au_mean, au_max])
 
@@ -249,12 +250,15 @@ class WhisperAudioEncoder(nn.Module):
         super().__init__()
         from emollama.heads.whisper_encoder import WhisperLayerEmbedder
 
+        # Not registered as a submodule: the embedder runs its mel front end and the 20 M-parameter
+        # encoder on the CPU (as the voice head does), so `.to("cuda")` must not move it.
         self.embedder = WhisperLayerEmbedder(layers)
-        self.encoder = self.embedder.encoder  # registered, so .to()/.eval()/parameters() see it
+        self.embedder.encoder.eval()
         self.dim = self.embedder.dim
 
     @torch.no_grad()
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """→ ``[dim]`` float32 on the CPU (the caller moves it)."""
         return torch.from_numpy(self.embedder(wave.float().cpu().numpy())).float()
 
 
@@ -342,6 +346,18 @@ class MediaEncoders(nn.Module):
         if ae is not None:
             audio = _freeze(WhisperAudioEncoder(tuple(ae.whisper_layers))) if ae.kind == "whisper_base" \
                 else AudioEncoder.from_config(ae, cfg)
+        pj = cfg.projector
+        widths = [("local_encoder", local, face.dim if face is not None else None, pj.local_dim, "local_dim")]
+        if isinstance(temporal, FaceTrackTemporalEncoder):
+            n_classes = len(face.network.head[-1].weight) if face is not None else 0
+            widths.append(("temporal_encoder", temporal, face_track_dim(face.dim, n_classes, temporal.n_aus),
+                           pj.temporal_dim, "temporal_dim"))
+        if isinstance(audio, WhisperAudioEncoder):
+            widths.append(("audio_encoder", audio, audio.dim, pj.audio_dim, "audio_dim"))
+        for slot, enc, width, want, key in widths:
+            if enc is not None and (enc is face or slot != "local_encoder") and width is not None and width != want:
+                raise ConfigError(f"{slot} gives {width} values per clip but projector.{key} is {want}; "
+                                  f"set projector.{key}: {width}")
         return cls(
             cfg,
             GlobalEncoder.from_config(cfg.global_encoder, cfg) if cfg.global_encoder else None,
@@ -376,7 +392,9 @@ class MediaEncoders(nn.Module):
             elif self.temporal is not None and batch.temporal_pixels[i] is not None:
                 tp = batch.temporal_pixels[i][None].to(dev, next(self.temporal.parameters()).dtype)
                 feats.temporal[i] = self.temporal(tp)[0].float()
-            if self.audio is not None and batch.audio[i] is not None:
+            if isinstance(self.audio, WhisperAudioEncoder) and batch.audio[i] is not None:
+                feats.audio[i] = self.audio(batch.audio[i]).to(dev)
+            elif self.audio is not None and batch.audio[i] is not None:
                 au = batch.audio[i].to(dev, next(self.audio.parameters()).dtype)
                 feats.audio[i] = self.audio(au).float()
         return feats

@@ -57,21 +57,23 @@ def main() -> None:
     paths = [cfg["llm"].get("path"), cfg["llm"].get("tokenizer_path")] + [
         (cfg.get(slot) or {}).get("path") for slot in ("global_encoder", "local_encoder", "temporal_encoder",
                                                        "audio_encoder")]
+    if cfg["llm"].get("gguf") not in ("smollm2", None):
+        paths.append(cfg["llm"]["gguf"])
     if any(p for p in paths):
         raise SystemExit(f"{src}/config.json names files outside the package ({[p for p in paths if p]}); "
                          "the shipped model may only use packaged parts")
     size_mb = (src / "model.safetensors").stat().st_size / 2**20
     if size_mb > LIMIT_MB:
         raise SystemExit(f"model.safetensors is {size_mb:.1f} MB, over the {LIMIT_MB} MB limit")
+    from emollama.model.emotion_llama import EmotionLlama
+
+    EmotionLlama.from_pretrained(src)  # strict load before anything is copied: every tensor present, none extra
     MINI_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     for f in FILES:
         shutil.copyfile(src / f, MINI_MODEL_DIR / f)
     if (args.run / "curves.png").is_file():
         shutil.copyfile(args.run / "curves.png", MINI_MODEL_DIR / "training_curves.png")
     (MINI_MODEL_DIR / "training.json").write_text(json.dumps(summary(args.run), indent=2) + "\n")
-    from emollama.model.emotion_llama import EmotionLlama
-
-    EmotionLlama.from_pretrained(MINI_MODEL_DIR)  # strict load: every tensor present, none extra
     print(f"shipped {src} -> {MINI_MODEL_DIR} ({size_mb:.1f} MB)")
 
 

@@ -135,10 +135,11 @@ class AnswerPredictor:
 def test_an_unparsed_answer_counts_as_wrong_not_as_skipped(tmp_path: Path):
     p = tmp_path / "m.csv"
     p.write_text("text,label\nyay,happy\nmumble,happy\nno,sad\nmumble yay,sad\n")
-    data = evaluate_model("text", p, predictor=AnswerPredictor()).to_json()
-    assert data["n"] == 4 and data["n_failed"] == 0
-    assert data["accuracy"] == pytest.approx(0.5)  # 2 right, 2 unparsed
-    assert "<unparsed>" in data["confusion_matrix"]["rows"]
+    for label_set in (None, "dfew7"):  # with --labels too: projection must not turn it into a label
+        data = evaluate_model("text", p, label_set, predictor=AnswerPredictor()).to_json()
+        assert data["n"] == 4 and data["n_failed"] == 0
+        assert data["accuracy"] == pytest.approx(0.5)  # 2 right, 2 unparsed
+        assert "<unparsed>" in data["confusion_matrix"]["rows"]
 
 
 def test_cli_rejects_model_without_emotion_llama_tier(tmp_path: Path):

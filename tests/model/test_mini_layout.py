@@ -153,3 +153,21 @@ def test_mini_tier_takes_the_label_from_emotion_and_the_reasoning_from_reason_v2
     assert r.reasoning == "The lips pull up; the person feels sad."
     assert any("reasoning names sad" in w for w in r.warnings)  # a disagreement is reported, the label kept
     assert "".join(p for t, p in shown if t == "emotion") == "happy"
+
+
+def test_a_projector_width_that_does_not_match_the_encoder_is_a_config_error() -> None:
+    data = mini_tiny_config().to_dict()
+    data["projector"]["audio_dim"] = 1024
+    with pytest.raises(ConfigError, match="projector.audio_dim: 2048"):
+        MediaEncoders.from_config(EmotionLlamaConfig.from_dict(data))
+
+
+def test_feature_stores_made_before_the_encoder_kinds_existed_stay_valid() -> None:
+    from emollama.features.store import encoder_identity
+
+    ids = encoder_identity(tiny_config())  # ViT-MAE / VideoMAE / HuBERT: the kinds every old store used
+    for slot in ("local_encoder", "temporal_encoder", "audio_encoder"):
+        assert "kind" not in ids[slot]["settings"] and "whisper_layers" not in ids[slot]["settings"]
+    mini = encoder_identity(mini_tiny_config())
+    assert mini["audio_encoder"]["settings"]["kind"] == "whisper_base"
+    assert mini["audio_encoder"]["settings"]["whisper_layers"] == [2, 3, 4, 5]
