@@ -224,9 +224,10 @@ class EmotionLlamaPredictor:
     """
 
     def __init__(self, kind: str, label_set: str, model_dir: Path | None = None) -> None:
-        from emollama.api import load_recognizer
+        from emollama.packaged import mini_model_dir
+        from emollama.recognize.emotion_llama import EmotionLlamaTier
 
-        self.tier = load_recognizer("emotion-llama", model_dir)
+        self.tier = EmotionLlamaTier(model_dir if model_dir is not None else mini_model_dir())
         self.tier.reason_task = None  # only the label is scored: skip the (long) reasoning generation
         self.kind = kind
         self.label_set = label_set
