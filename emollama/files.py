@@ -71,3 +71,23 @@ def atomic_write_npz(path: str | Path, **arrays: object) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+#: Bytes read from the end of a weights file by :func:`file_fingerprint`.
+FINGERPRINT_TAIL = 64 * 1024
+
+
+def file_fingerprint(path: str | Path) -> bytes:
+    """Name, size and a hash of the last 64 KiB of a (large) weights file.
+
+    Cheap, and different for two trainings of one architecture (their headers match, their tensor
+    bytes do not): what the feature store's encoder identity and the GGUF conversion cache key on.
+    """
+    import hashlib
+
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - FINGERPRINT_TAIL))
+        tail = fh.read(FINGERPRINT_TAIL)
+    return f"{path.name}:{size}:".encode() + hashlib.sha256(tail).digest()

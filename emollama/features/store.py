@@ -32,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from emollama.errors import EmollamaError
-from emollama.files import atomic_path, atomic_write_text
+from emollama.files import atomic_path, atomic_write_text, file_fingerprint
 from emollama.model.config import EmotionLlamaConfig
 from emollama.model.emotion_llama import MediaFeatures
 
@@ -61,18 +61,6 @@ def _sha(data: bytes) -> str:
 
 
 _WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pth", ".pt"})
-_TAIL = 64 * 1024
-
-
-def _fingerprint(path: Path) -> bytes:
-    """Name, size and the last 64 KiB of a weights file: cheap, and different for two trainings."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - _TAIL))
-        tail = fh.read(_TAIL)
-    return f"{path.name}:{size}:".encode() + hashlib.sha256(tail).digest()
-
-
 def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None]:
     """Per modality: the encoder's path, a hash of its weights' config, and its output-changing settings.
 
@@ -95,10 +83,10 @@ def encoder_identity(cfg: EmotionLlamaConfig) -> dict[str, dict[str, Any] | None
             where = "random_init"
         elif path.is_dir() and (path / "config.json").is_file():
             files = sorted(p for p in path.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
-            weights = _sha((path / "config.json").read_bytes() + b"".join(_fingerprint(f) for f in files))
+            weights = _sha((path / "config.json").read_bytes() + b"".join(file_fingerprint(f) for f in files))
             where = str(path)
         elif path.is_file():
-            weights, where = _sha(_fingerprint(path)), str(path)
+            weights, where = _sha(file_fingerprint(path)), str(path)
         else:
             weights, where = "missing", str(path)
         settings = {k: v for k, v in dataclasses.asdict(sub).items() if k not in _NOT_IDENTITY}
