@@ -238,17 +238,32 @@ def ov_command(
     judge_concurrency: JudgeConcurrency = 4,
     cache_dir: CacheDir = None,
     judge_offline: Offline = False,
+    synonyms: Annotated[
+        Path | None,
+        typer.Option(
+            "--synonyms",
+            help="MER2024 synonym cache (folder or .zip of NAME.npy, e.g. MERTools openset-synonym.zip): "
+            "score exactly as the official MER-OV scorer.",
+        ),
+    ] = None,
 ) -> None:
-    """MER-OV set accuracy, recall and their mean, with deterministic synonym grouping."""
+    """MER-OV set accuracy, recall and their mean: deterministic wheel grouping, or the official cache."""
     from emollama.evaluate.ov import evaluate_ov
     from emollama.evaluate.report import fmt, write_ov
 
     if extractor not in ("lexicon", "judge"):
         raise typer.BadParameter("--extractor must be lexicon or judge")
+    if synonyms is not None and (extractor != "lexicon" or judge_url or judge_offline):
+        raise typer.BadParameter("--synonyms scores openset lists as they are; it takes no --extractor or judge")
     preds, refs = _read(pred, ref, out, lang)
-    judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries, judge_concurrency,
-                   cache_dir, judge_offline, out)
-    result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
+    if synonyms is not None:
+        from emollama.evaluate.ov_official import evaluate_ov_official, load_synonym_cache
+
+        result = evaluate_ov_official(refs, preds, load_synonym_cache(synonyms))
+    else:
+        judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries,
+                       judge_concurrency, cache_dir, judge_offline, out)
+        result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
     paths = write_ov(result, preds, refs, out)
     g = result.summary["synonym_groups"]
     table = _table(f"MER-OV ({result.summary['n_scored']} samples)", "set accuracy", "set recall", "mean")

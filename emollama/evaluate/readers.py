@@ -88,6 +88,9 @@ class Record:
     openset: tuple[str, ...] | None = None
     status: Literal["ok", "error"] = "ok"
     error: str | None = None
+    #: The openset cell as written (string or JSON list): the official MER2024 scorer splits the
+    #: string its own way, so an exact reproduction must start from it, not from ``openset``.
+    openset_raw: str | list | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -347,7 +350,8 @@ def _record(row: dict[str, Any], line: int, cols: dict[str, str | None]) -> Reco
     valence = _float(row.get(cols["valence"])) if cols["valence"] else None
     if valence is None and result:
         valence = _float(result.get("valence"))
-    openset = parse_openset(row.get(cols["openset"])) if cols["openset"] else None
+    openset_raw = row.get(cols["openset"]) if cols["openset"] else None
+    openset = parse_openset(openset_raw) if cols["openset"] else None
     return Record(
         name=normalize_name(raw_name),
         line=line,
@@ -357,6 +361,7 @@ def _record(row: dict[str, Any], line: int, cols: dict[str, str | None]) -> Reco
         openset=openset,
         status=status,
         error=_text(row.get("error")) if status == "error" else None,
+        openset_raw=openset_raw if isinstance(openset_raw, str | list) else None,
     )
 
 

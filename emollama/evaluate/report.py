@@ -374,6 +374,29 @@ def _emer_md(result: Any, preds: Table, refs: Table) -> list[str]:
     return lines
 
 
+def _ov_grouping(summary: dict[str, Any]) -> str:
+    """How the words were grouped, in a few words for the report header."""
+    if summary.get("grouping") == "mer2024-cache":
+        cache = summary["synonym_cache"]
+        return f"MER2024 synonym cache {cache['path']} ({cache['entries']} entries, sha256 {cache['sha256'][:12]}…)"
+    return f"emotion wheel v{summary['emotion_wheel_version']}"
+
+
+def _ov_comparability(summary: dict[str, Any]) -> str:
+    """What the headline number may be compared with (docs/evaluate.md has the full table)."""
+    if summary.get("grouping") == "mer2024-cache":
+        return (
+            "Words are grouped with a frozen per-sample GPT synonym cache and scored exactly as the MER2024 "
+            "scorer does: with the cache made for these very predictions, the mean is the official MER-OV number. "
+            "Words the cache does not list are matched literally."
+        )
+    return (
+        "Synonyms are grouped with emollama's fixed emotion wheel (deterministic), not per-sample GPT "
+        "grouping as in MER2024, so numbers are not the challenge's; use `--synonyms` with a synonym cache "
+        "to reproduce those."
+    )
+
+
 def write_ov(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dict[str, Path]:
     """Artefacts of a MER-OV run: metrics.json, report.md, samples.csv, histogram (and judge calls)."""
     from emollama.evaluate.plots import score_histogram_png
@@ -398,11 +421,10 @@ def write_ov(result: Any, preds: Table, refs: Table, out_dir: str | Path) -> dic
         "",
         *md_inputs(preds, refs),
         f"- samples scored: {s['n_scored']} of {s['n_references']}; words from: {s['word_sources']}; "
-        f"extractor for free text: {s['extractor']}; emotion wheel v{s['emotion_wheel_version']}",
+        f"extractor for free text: {s['extractor']}; grouping: {_ov_grouping(s)}",
         f"- per-sample status: {s['status_counts']}",
         "",
-        "Synonyms are grouped with emollama's fixed emotion wheel (deterministic), not per-sample GPT "
-        "grouping as in MER2024, so numbers are close to but not the same as the challenge's.",
+        _ov_comparability(s),
         "",
         *md_table(
             ["level", "set accuracy #(G∩P)/#P", "set recall #(G∩P)/#G", "mean"],
