@@ -61,19 +61,18 @@ async function loadServerInfo() {
       return;
     }
     const info = await response.json();
-    fillSelect($("labels"), info.label_sets || [], info.default_label_set);
+    if (!state.controller) $("error").hidden = true; // e.g. a 401 fixed by entering the key
+    fillSelect($("labels"), info.label_sets || [], $("labels").value || info.default_label_set);
     // Tier names are the keys of "tiers"; the choice only matters when there is more than one.
     const tiers = Array.isArray(info.tiers) ? info.tiers : Object.keys(info.tiers || {});
-    if (tiers.length > 1) {
-      fillSelect($("tier"), ["", ...tiers], "", { "": "server default" });
-      $("tier-field").hidden = false;
-    }
+    if (tiers.length > 1) fillSelect($("tier"), tiers, $("tier").value || info.default_tier || tiers[0]);
+    $("tier-field").hidden = tiers.length <= 1;
     state.limits = info.limits || null;
     if (state.limits) {
       const parts = [];
-      if (state.limits.max_upload_mb) parts.push(`up to ${state.limits.max_upload_mb} MB`);
+      if (state.limits.max_upload_mb) parts.push(`${state.limits.max_upload_mb} MB`);
       if (state.limits.max_duration_s) parts.push(`${state.limits.max_duration_s} s`);
-      $("limits").textContent = parts.length ? `Limits: ${parts.join(", ")}.` : "";
+      $("limits").textContent = parts.length ? `Up to ${parts.join(" and ")}.` : "";
     }
     $("version").textContent = `emollama ${info.emollama_version || "?"} · result schema ${info.schema_version || "?"}`;
   } catch (err) {
@@ -81,29 +80,30 @@ async function loadServerInfo() {
   }
 }
 
-function fillSelect(select, values, selected, captions = {}) {
+function fillSelect(select, values, selected) {
   select.replaceChildren(...values.map((value) => {
-    const option = new Option(captions[value] ?? value, value);
+    const option = new Option(value, value);
     option.selected = value === selected;
     return option;
   }));
 }
 
 // Models load after the server starts listening; say so instead of letting Analyze fail with 503.
-async function pollHealth() {
+async function pollHealth(wasLoading = false) {
   const status = $("server-status");
   try {
     const response = await fetch("/v1/health", { headers: authHeaders() });
     const health = await response.json();
     if (health.status === "ready") {
       status.textContent = "Server ready.";
+      if (wasLoading) loadServerInfo(); // the tiers are known once the models have loaded
       return;
     }
     status.textContent = "The server is loading its models…";
   } catch (_) {
     status.textContent = "The server does not answer; retrying…";
   }
-  setTimeout(pollHealth, 2000);
+  setTimeout(() => pollHealth(true), 2000);
 }
 
 // ---------------------------------------------------------------- media
@@ -142,16 +142,17 @@ function setMedia(file) {
   $("placeholder").hidden = false;
 
   const maxMb = state.limits && state.limits.max_upload_mb;
-  if (maxMb && file.size > maxMb * 1024 * 1024) {
+  if (maxMb && file.size > maxMb * 1e6) {
     showError(`This file is ${formatBytes(file.size)}; the server accepts up to ${maxMb} MB.`);
   }
   updateButtons();
 }
 
+// Decimal units, as the server counts its --max-upload-mb.
 function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (n < 1e3) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${(n / 1e6).toFixed(1)} MB`;
 }
 
 // Webcam + microphone through MediaRecorder; the recorded webm blob becomes the media to upload.
