@@ -23,7 +23,8 @@ from pathlib import Path
 
 from emollama.errors import InputError
 
-__all__ = ["MAX_NAME_BYTES", "check_input_file", "check_output_dir", "check_output_file", "same_file"]
+__all__ = ["MAX_NAME_BYTES", "check_input_file", "check_inside_root", "check_output_dir", "check_output_file",
+           "same_file"]
 
 #: Longest file name (one path component) most file systems accept.
 MAX_NAME_BYTES = 255
@@ -77,6 +78,29 @@ def check_input_file(path: str | Path, *, what: str = "", max_bytes: int | None 
     if max_bytes is not None and st.st_size > max_bytes:
         raise InputError(f"{label}: {st.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
     return p
+
+
+def check_inside_root(root: Path, value: str) -> Path:
+    """A path a remote client named, resolved inside ``root`` and checked like any input file.
+
+    Why so strict: the server's optional server-side paths are read on behalf of whoever can reach
+    it. ``..`` is refused outright (even where it would stay inside), and the path is compared after
+    every symbolic link is followed, so a link inside ``root`` that points elsewhere is refused too.
+    Messages name the path as the client gave it, never where it resolved to.
+    """
+    if not value or "\x00" in value or len(value) > 4096:
+        raise InputError("path: give a file name inside the server's allowed folder")
+    given = Path(value)
+    if ".." in given.parts:
+        raise InputError(f"path {value}: '..' is not allowed; give a path inside the server's allowed folder")
+    root_real = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(given if given.is_absolute() else root_real / given))
+    if not real.is_relative_to(root_real):
+        raise InputError(f"path {value}: is outside the server's allowed folder")
+    try:
+        return check_input_file(real, directory_hint="give a media file")
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(real), value, 1)) from None
 
 
 def same_file(a: Path, b: Path) -> bool:

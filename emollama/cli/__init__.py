@@ -48,7 +48,7 @@ def _global_options(
 
 #: Sub-command modules under ``emollama.cli``; each defines ``register(app: typer.Typer)``.
 _COMMAND_MODULES: tuple[str, ...] = ("analyze", "model", "evaluate", "annotate", "eval_model", "pseudo_label", "train",
-                                     "features")
+                                     "features", "serve")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"emollama.cli.{_name}").register(app)
