@@ -238,6 +238,13 @@ def ov_command(
     judge_concurrency: JudgeConcurrency = 4,
     cache_dir: CacheDir = None,
     judge_offline: Offline = False,
+    grouping: Annotated[
+        str,
+        typer.Option(
+            "--grouping",
+            help="Synonym table: wheel-v2 (word forms and hedges matched) or wheel-v1 (the earlier, strict table).",
+        ),
+    ] = "wheel-v2",
     synonyms: Annotated[
         Path | None,
         typer.Option(
@@ -253,6 +260,8 @@ def ov_command(
 
     if extractor not in ("lexicon", "judge"):
         raise typer.BadParameter("--extractor must be lexicon or judge")
+    if grouping not in ("wheel-v2", "wheel-v1"):
+        raise typer.BadParameter("--grouping must be wheel-v2 or wheel-v1")
     if synonyms is not None and (extractor != "lexicon" or judge_url or judge_offline):
         raise typer.BadParameter("--synonyms scores openset lists as they are; it takes no --extractor or judge")
     preds, refs = _read(pred, ref, out, lang)
@@ -263,7 +272,8 @@ def ov_command(
     else:
         judge = _judge(judge_url, judge_model, judge_api_key_env, judge_timeout, judge_retries,
                        judge_concurrency, cache_dir, judge_offline, out)
-        result = evaluate_ov(refs, preds, extractor=extractor, judge=judge)  # type: ignore[arg-type]
+        result = evaluate_ov(refs, preds, extractor=extractor, judge=judge,  # type: ignore[arg-type]
+                             wheel_version=int(grouping[-1]))
     paths = write_ov(result, preds, refs, out)
     g = result.summary["synonym_groups"]
     table = _table(f"MER-OV ({result.summary['n_scored']} samples)", "set accuracy", "set recall", "mean")

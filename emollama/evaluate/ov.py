@@ -5,6 +5,9 @@ taken as is; free text is reduced to the wheel words it asserts (offline lexicon
 skipped) or to the words a judge LLM names (``extractor="judge"``). Words are then grouped with the
 shipped wheel — each word → its synonym group's head — instead of MER2024's per-sample GPT
 grouping, so the score of one prediction never depends on the others or on a model version.
+Wheel version 2 (the default) also matches word forms and hedged phrases; version 1 is the
+earlier, stricter table, kept so old numbers can be recomputed. The official computation on a
+frozen GPT synonym cache is :mod:`emollama.evaluate.ov_official`.
 
 Per sample (as MER2024): accuracy = |G∩P|/|P|, recall = |G∩P|/|G|; an empty or missing
 prediction scores 0 on both (it is also listed). Samples whose reference set is empty cannot
@@ -84,11 +87,20 @@ def _words(
     return extract_emotions(text).words, "lexicon"
 
 
+#: Emotion-wheel version that groups words unless the caller picks another.
+DEFAULT_WHEEL_VERSION = 2
+
+
 def evaluate_ov(
-    refs: Table, preds: Table, *, extractor: Extractor = "lexicon", judge: Judge | None = None
+    refs: Table,
+    preds: Table,
+    *,
+    extractor: Extractor = "lexicon",
+    judge: Judge | None = None,
+    wheel_version: int = DEFAULT_WHEEL_VERSION,
 ) -> OvResult:
     """Score open-vocabulary predictions (see module docstring)."""
-    wheel = load_wheel()
+    wheel = load_wheel(wheel_version)
     alignment = align(refs, preds)
     warnings = [*refs.warnings, *preds.warnings, *alignment_warnings(alignment, preds, "scored 0")]
     tally = _Tally(extractor, judge, wheel)
@@ -230,6 +242,7 @@ def _summary(samples: list[OvSample], n_references: int, tally: _Tally) -> dict[
         "n_references": n_references,
         "n_scored": len(samples),
         "extractor": tally.extractor,
+        "grouping": f"wheel-v{tally.wheel.version}",
         "emotion_wheel_version": tally.wheel.version,
         "word_sources": dict(sorted(tally.sources.items())),
         "status_counts": dict(sorted(status_counts.items())),
