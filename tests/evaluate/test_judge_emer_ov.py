@@ -41,8 +41,9 @@ def test_first_integer_and_word_lists() -> None:
     assert parse_word_list("none") == ()
 
 
-def test_wheel_is_consistent_with_label_synonyms() -> None:
-    wheel = load_wheel()
+@pytest.mark.parametrize("version", [1, 2])
+def test_wheel_is_consistent_with_label_synonyms(version: int) -> None:
+    wheel = load_wheel(version)
     assert set(wheel.categories) == set(CANONICAL_TO_LEVEL1.values())
     checked = 0
     for spelling, canonical in SYNONYMS.items():
