@@ -198,6 +198,8 @@ async def receive_upload(content_type: str | None, content_length: str | None, b
     """
     kind, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
+    if kind == b"application/x-www-form-urlencoded":  # text fields only, e.g. curl -d path=clips/a.mp4
+        return await _url_encoded(body, folder)
     if kind != b"multipart/form-data" or not boundary:
         raise ApiError(415, "send the media as multipart/form-data with a 'file' field "
                             "(curl -F file=@clip.mp4 ...)")
@@ -224,8 +226,35 @@ async def receive_upload(content_type: str | None, content_length: str | None, b
         parser.finalize()
     except ApiError:
         raise
+    except OSError as exc:
+        raise ApiError(500, f"the server could not store the upload ({exc.strerror})") from None
     except Exception as exc:  # python-multipart's own errors: a malformed body
         raise ApiError(400, f"the multipart body is malformed ({type(exc).__name__})") from None
     finally:
         reader.close()
     return reader.upload
+
+
+async def _url_encoded(body: AsyncIterator[bytes], folder: Path) -> Upload:
+    """A form of text fields only (no media: the request names a server-side path), bounded like the rest."""
+    from urllib.parse import parse_qsl
+
+    limit = len(TEXT_FIELDS) * FIELD_LIMIT_CHARS * 4
+    raw = bytearray()
+    async for chunk in body:
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, f"the form is longer than {limit:,} bytes")
+    upload = Upload(folder=folder)
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "the url-encoded form is malformed") from None
+    for name, value in pairs:
+        if name not in TEXT_FIELDS:
+            raise ApiError(422, f"unknown form field {name!r}; the fields are: file, subtitle_file, "
+                                + ", ".join(TEXT_FIELDS))
+        if name in upload.fields:
+            raise ApiError(422, f"the form field {name!r} was sent twice")
+        upload.fields[name] = value
+    return upload

@@ -24,6 +24,7 @@ import math
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -55,10 +56,9 @@ def worker_main(conn: Any, spec: EngineSpec, threads: int) -> None:  # pragma: n
     from emollama.serve.errors import status_for
 
     try:
-        import torch
-
-        torch.set_num_threads(threads)
         engine = spec.build()
+        if "torch" in sys.modules:  # OMP_NUM_THREADS covers OpenMP; torch keeps its own intra-op count
+            sys.modules["torch"].set_num_threads(threads)
         conn.send(("ready", {"pid": os.getpid(), **engine.describe()}))
     except EmollamaError as exc:
         conn.send(("load_failed", str(exc)))
