@@ -242,7 +242,8 @@ def ov_command(
         str,
         typer.Option(
             "--grouping",
-            help="Synonym table: wheel-v2 (word forms and hedges matched) or wheel-v1 (the earlier, strict table).",
+            help="Synonym table: wheel-v2 (word forms and hedges matched) or wheel-v1 (the earlier, strict table); "
+            "not used with --synonyms.",
         ),
     ] = "wheel-v2",
     synonyms: Annotated[
