@@ -1,19 +1,15 @@
-"""Known answers: numbers published (or hand-computed) by others, reproduced through our commands.
+"""Known answers: numbers published (or hand-computed) by others, reproduced by the code `emollama evaluate` runs.
 
 If one of these fails, our numbers stopped being comparable with the literature.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from emollama.cli import app
-
-runner = CliRunner()
+from emollama.evaluate import evaluate_classification, read_table
 
 #: Confusion matrix of the released Emotion-LLaMA on MER2024-NOISE, posted by its maintainer
 #: (ZebangCheng/Emotion-LLaMA issue #37); rows = reference, columns = prediction.
@@ -45,12 +41,10 @@ def _write_pairs(tmp_path: Path, rows: list[tuple[str, str, str, float | None, f
 
 
 def _classification(tmp_path: Path, ref: Path, pred: Path) -> dict:
-    out = tmp_path / "out"
-    res = runner.invoke(
-        app, ["evaluate", "classification", "--pred", str(pred), "--ref", str(ref), "--out", str(out)]
-    )
-    assert res.exit_code == 0, res.output
-    return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    """What ``emollama evaluate classification`` writes to metrics.json, without drawing its plots (slow)."""
+    refs = read_table(ref, role="references")
+    preds = read_table(pred, role="predictions")
+    return evaluate_classification(refs, preds).to_dict()
 
 
 def test_mer2024_noise_emotion_llama_matrix(tmp_path: Path) -> None:
