@@ -18,6 +18,7 @@ const AU_COLORS = ["#d9480f", "#1c7ed6", "#2f9e44", "#ae3ec9"];
 const AU_FAINT = "#c9ced6";
 const SPEECH_BAND = "#e6effa";
 const PLACEHOLDER = "Choose a file or record a clip, then press Analyze.";
+const PLOT_PAD = { left: 30, right: 10, top: 10, bottom: 24 }; // px around the AU plot's axes
 const AU_STRONG_MIN = 0.3; // an AU weaker than this at the peak is not worth a colour
 
 const state = {
@@ -162,7 +163,7 @@ async function toggleRecording() {
     return;
   }
   if (!navigator.mediaDevices || !window.MediaRecorder) {
-    // Browsers only expose the camera on https:// or http://localhost.
+    // Browsers only expose the camera to secure pages: https, or plain http on localhost.
     showError("Recording needs a browser with camera access on https or localhost; upload a file instead.");
     return;
   }
@@ -351,7 +352,7 @@ function renderResult(result) {
   const scores = Object.entries(result.scores || {}).sort((a, b) => b[1] - a[1]);
   $("scores").replaceChildren(...scores.map(([label, p], i) => {
     const li = document.createElement("li");
-    if (i === 0) li.className = "top";
+    if (i === 0) li.className = "best";
     const name = span("name", label);
     const bar = span("bar", "");
     bar.setAttribute("aria-hidden", "true");
@@ -504,7 +505,7 @@ function drawAU() {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, width, height);
 
-  const pad = { left: 30, right: 10, top: 10, bottom: 24 };
+  const pad = PLOT_PAD;
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const tMax = Math.max(result.media.duration_s || 0, face.times[face.times.length - 1] || 0) || 1;
@@ -607,7 +608,7 @@ function seekFromPlot(event) {
   const canvas = $("au-plot");
   const rect = canvas.getBoundingClientRect();
   const tMax = parseFloat(canvas.dataset.tMax || "0");
-  const frac = (event.clientX - rect.left - 30) / (rect.width - 40);
+  const frac = (event.clientX - rect.left - PLOT_PAD.left) / (rect.width - PLOT_PAD.left - PLOT_PAD.right);
   if (tMax && frac >= 0 && frac <= 1) seek(frac * tMax);
 }
 
