@@ -289,6 +289,8 @@ function handleEvent(name, data) {
       text.textContent = `Waiting for a free worker (position ${data.position} in the queue)…`;
       break;
     case "stage":
+      // The face stage's last progress event is its last frame, short of the end: a later stage fills the bar.
+      if ($("media-progress").value > 0) $("media-progress").value = $("media-progress").max;
       addStage(data.stage);
       text.textContent = `Running: ${data.stage}…`;
       break;
@@ -376,7 +378,10 @@ function renderResult(result) {
   renderAULegend(result);
   drawAU();
 
-  $("evidence").tBodies[0].replaceChildren(...(result.modality_scores || []).map((m) => {
+  const evidence = result.modality_scores || [];
+  $("evidence-wrap").hidden = evidence.length === 0;
+  $("evidence-none").hidden = evidence.length > 0;
+  $("evidence").tBodies[0].replaceChildren(...evidence.map((m) => {
     const row = document.createElement("tr");
     const [top, p] = Object.entries(m.scores).sort((a, b) => b[1] - a[1])[0] || ["–", 0];
     const cells = [m.modality.replace("_", " "), m.weight.toFixed(2), `${top} ${p.toFixed(2)}`, m.source];
