@@ -159,7 +159,7 @@ function formatBytes(n) {
 // Webcam + microphone through MediaRecorder; the recorded webm blob becomes the media to upload.
 async function toggleRecording() {
   if (state.recorder) {
-    state.recorder.stop();
+    if (state.recorder.state === "recording") state.recorder.stop();
     return;
   }
   if (!navigator.mediaDevices || !window.MediaRecorder) {
@@ -182,7 +182,8 @@ async function toggleRecording() {
   const tick = setInterval(() => {
     const elapsed = (Date.now() - started) / 1000;
     $("record-status").textContent = `Recording… ${elapsed.toFixed(0)} s`;
-    if (maxS && elapsed >= maxS - 0.5) recorder.stop(); // stay under the server's duration limit
+    // Stay under the server's duration limit.
+    if (maxS && elapsed >= maxS - 0.5 && recorder.state === "recording") recorder.stop();
   }, 250);
   recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
   recorder.onstop = () => {
@@ -191,7 +192,9 @@ async function toggleRecording() {
     state.recorder = null;
     $("record").textContent = "Record from camera";
     $("record-status").textContent = "";
-    const file = new File(chunks, "recording.webm", { type: "video/webm" });
+    // Chrome and Firefox record WebM, Safari MP4; the server sniffs the content either way.
+    const type = recorder.mimeType || "video/webm";
+    const file = new File(chunks, `recording.${type.includes("mp4") ? "mp4" : "webm"}`, { type });
     $("file").value = "";
     setMedia(file);
   };
@@ -224,6 +227,7 @@ async function analyze(event) {
 
   clearOutput();
   setRunning(true);
+  $("progress-text").textContent = "Uploading…"; // fetch() reports no upload progress
   const controller = new AbortController();
   state.controller = controller;
   let finished = false;
