@@ -46,10 +46,29 @@ class LinearHead:
 
     @classmethod
     def load(cls, stem: Path) -> LinearHead:
+        """Load strictly: exactly ``weight`` (d, k) and ``bias`` (k,), finite, k labels, a positive temperature.
+
+        Why strict: a head rebuilt with another label set, encoder width or a stray array would
+        otherwise load and give wrong probabilities without a word.
+        """
         npz, meta_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
         if not npz.is_file() or not meta_path.is_file():
             raise ModelUnavailableError(f"head weights missing at {npz}; rebuild with the command in its MODEL_CARD")
         meta = json.loads(meta_path.read_text())
         labels = tuple(normalize_label(y) for y in meta.pop("labels"))
+        temperature = float(meta.pop("temperature"))
         with np.load(npz) as z:
-            return cls(z["weight"], z["bias"], labels, float(meta.pop("temperature")), meta)
+            arrays = {k: z[k] for k in z.files}
+        problem = None
+        if set(arrays) != {"weight", "bias"}:
+            problem = f"arrays {sorted(arrays)}, expected ['bias', 'weight']"
+        elif arrays["weight"].ndim != 2 or arrays["bias"].shape != (arrays["weight"].shape[1],):
+            problem = f"weight {arrays['weight'].shape} and bias {arrays['bias'].shape} do not fit"
+        elif arrays["weight"].shape[1] != len(labels):
+            problem = f"{arrays['weight'].shape[1]} outputs but {len(labels)} labels"
+        elif not all(np.isfinite(a).all() for a in arrays.values()) or not temperature > 0:
+            problem = "non-finite weights or a non-positive temperature"
+        if problem is not None:
+            raise ModelUnavailableError(f"head weights at {npz} are inconsistent ({problem}); rebuild with the "
+                                        "command in its MODEL_CARD")
+        return cls(arrays["weight"], arrays["bias"], labels, temperature, meta)

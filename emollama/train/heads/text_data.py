@@ -1,8 +1,10 @@
-"""GoEmotions-Ekman and MELD for the text recipes: the readers, the label order and the dev measure.
+"""GoEmotions-Ekman, MELD and the Chinese set for the text recipes: the readers, the label order and the dev measure.
 
 Training rows are GoEmotions-Ekman rows with exactly one label (multi-label rows have no single
 target for a softmax) plus every MELD utterance. Every text recipe selects by the mean of
-GoEmotions-dev macro-F1 (single-label rows) and MELD-dev weighted-F1 (:func:`dev_scores`).
+GoEmotions-dev macro-F1 (single-label rows) and MELD-dev weighted-F1 (:func:`dev_scores`). The
+multilingual recipe can also read the Chinese rows written by ``scripts/zh_text/build_set.py``
+(:func:`read_labelled_tsv`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ def read_meld(path: Path) -> tuple[list[str], np.ndarray]:
         for row in csv.DictReader(fh):
             texts.append(row["Utterance"].replace("\x92", "'"))
             ys.append(LABELS.index(normalize_label(row["Emotion"])))
+    return texts, np.asarray(ys)
+
+
+def read_labelled_tsv(path: Path) -> tuple[list[str], np.ndarray]:
+    """``label<TAB>text[<TAB>id]`` lines (the Chinese set's form): (texts, label indices into LABELS)."""
+    texts, ys = [], []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 2 or not parts[1]:
+                raise ValueError(f"{path}:{number}: expected 'label<TAB>text'")
+            texts.append(parts[1])
+            ys.append(LABELS.index(normalize_label(parts[0])))
     return texts, np.asarray(ys)
 
 
