@@ -98,8 +98,13 @@ def test_audio_only(analyzer, tmp_path: Path):
 
 
 def test_shared_mandarin_clips(analyzer, shared_clips: Path):
-    """Every MER example clip: a face with AUs and a peak, speech, Mandarin words, a label."""
-    for clip in sorted(shared_clips.glob("*.mp4")):
+    """MER example clips: a face with AUs and a peak, speech, Mandarin words, a label.
+
+    Three of the eight, spread over the sorted list: all eight cost a minute of CI time for the
+    same assertions.
+    """
+    clips = sorted(shared_clips.glob("*.mp4"))
+    for clip in clips[:: max(1, len(clips) // 3)][:3]:
         r = analyzer.analyze(clip)
         assert r.clues.face.status == "ok" and r.clues.face.peak is not None, clip.name
         assert r.clues.voice.status == "ok", clip.name

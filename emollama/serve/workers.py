@@ -183,13 +183,16 @@ class WorkerPool:
     def _read(self, worker: _Worker) -> None:
         """Reader thread: the worker's messages, in order, onto the event loop; then its exit."""
         assert self._loop is not None
-        while True:
-            try:
-                message = worker.conn.recv()
-            except (EOFError, OSError):
-                break
-            self._loop.call_soon_threadsafe(self._on_message, worker, message)
-        self._loop.call_soon_threadsafe(self._on_exit, worker)
+        try:
+            while True:
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    break
+                self._loop.call_soon_threadsafe(self._on_message, worker, message)
+            self._loop.call_soon_threadsafe(self._on_exit, worker)
+        except RuntimeError:  # the event loop closed first: the server is shutting down
+            return
 
     # -- state
     @property

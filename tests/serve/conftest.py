@@ -1,4 +1,4 @@
-"""A real ``emollama serve`` for the API and browser tests: one process for the whole session.
+"""A real ``emollama serve`` for the API and browser tests: one process for all of tests/serve.
 
 It runs the real models (one worker, speech recognition off to save seconds per request; the
 tests that need words send a subtitle), with small limits so every error path is cheap to reach:
@@ -59,7 +59,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after tests/serve: its memory is not held through the rest
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
     base = tmp_path_factory.mktemp("serve")
     tmp, root = base / "tmp", base / "root"

@@ -89,6 +89,26 @@ def test_odd_but_valid_uploads_are_analysed_with_a_safe_name(live_server) -> Non
     assert result["clues"]["words"]["text"] == "我今天非常高兴"
 
 
+def test_a_client_that_hangs_up_mid_upload_leaves_nothing(live_server) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(live_server.url)
+    head = (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 1000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
+            b"filename=\"a.mp4\"\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port)) as s:
+        s.sendall(head + EXAMPLE.read_bytes()[:20_000])
+        deadline = time.monotonic() + 10
+        while not live_server.leftovers() and time.monotonic() < deadline:  # the request's folder exists
+            time.sleep(0.05)
+        assert live_server.leftovers()
+    deadline = time.monotonic() + 10
+    while live_server.leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_server.leftovers() == []
+
+
 def test_the_server_is_healthy_after_the_corpus(live_server) -> None:
     assert live_server.health()["status"] == "ready"
     deadline = time.monotonic() + 10
