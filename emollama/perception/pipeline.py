@@ -1,8 +1,9 @@
 """File → :class:`Perception`: every perception stage on one clip, before any recogniser decides.
 
 :class:`Perceiver` loads the perception models once (face mesh + face head, VAD + prosody + voice
-head, text head, Whisper) and runs them in data-flow order: decode → face track → AUs / peak /
-expression → voice → words (the given subtitle, else speech recognition). What it measured is
+head, text head, Whisper) and runs them in data-flow order: decode → voice → face track → AUs /
+peak / expression → words (the given subtitle, else speech recognition, which runs alongside the
+face stage). What it measured is
 one :class:`Perception`; the recognisers in :mod:`emollama.recognize` turn that into an
 :class:`~emollama.schema.AnalysisResult`, and MERR annotation and ``eval-model`` reuse the same
 pass, so every consumer sees exactly what ``analyze`` sees.
@@ -14,8 +15,10 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +29,9 @@ from emollama.perception.face import FaceAnalyzer, FaceScan
 from emollama.perception.face_clues import FaceSummary, summarize_faces
 from emollama.schema import Clues, MediaInfo, WordsClues
 from emollama.settings import AnalysisSettings
+
+if TYPE_CHECKING:
+    from emollama.perception.speech_to_text import Transcript
 
 __all__ = ["EncoderFrames", "Perceiver", "Perception", "face_stage", "sample_frames"]
 
@@ -86,6 +92,7 @@ class Perceiver:
         self.voice = VoiceEmotion()
         self.text = TextEmotion()
         self.asr = None
+        self._asr_thread: ThreadPoolExecutor | None = None
         if self.settings.asr:
             from emollama.perception.speech_to_text import SpeechRecognizer
 
@@ -129,21 +136,25 @@ class Perceiver:
             t = time.perf_counter()
             audio = corruption.audio(audio)
             timings["corruption_s"] = time.perf_counter() - t
+        # The voice first: its speech segments decide whether speech recognition runs, and then
+        # Whisper transcribes on a second thread while the face stage walks the video (both are
+        # native code that releases the GIL, so the two overlap on a multi-core CPU).
+        step("voice")
+        t = time.perf_counter()
+        voice, voice_probs = self.voice.analyze(audio)
+        timings["voice_s"] = time.perf_counter() - t
+        asr = self._start_asr(transcript_given, audio, voice.speech_duration_s)
+
         step("face")
         t = time.perf_counter()
         scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress,
                                       corruption.frames if corruption is not None else None)
         timings["decode_and_face_s"] = time.perf_counter() - t
-
-        step("voice")
         if audio is not None:
             info = info.model_copy(update={"audio_sample_rate": 16_000})
-        t = time.perf_counter()
-        voice, voice_probs = self.voice.analyze(audio)
-        timings["voice_s"] = time.perf_counter() - t
 
         step("words")
-        words, text_probs = self._words(transcript_given, audio, voice.speech_duration_s, timings, reader.warnings)
+        words, text_probs = self._words(transcript_given, asr, timings, reader.warnings)
         p = Perception(reader=reader, media=info, fps=fps, scan=scan, face=face, audio=audio,
                        clues=Clues(face=face.clues, voice=voice, words=words), voice_probs=voice_probs,
                        text_probs=text_probs, models=self.model_names(), timings=timings,
@@ -154,17 +165,31 @@ class Perceiver:
             timings["encoder_frames_s"] = time.perf_counter() - t
         return p
 
-    def _words(self, given: str | None, audio: np.ndarray | None, speech_s: float, timings: dict[str, float],
+    def _start_asr(self, given: str | None, audio: np.ndarray | None, speech_s: float) -> Future | None:
+        """Speech recognition started in the background when it will be needed (no subtitle, enough speech)."""
+        if given or self.asr is None or audio is None or speech_s < self.settings.min_speech_for_asr_s:
+            return None
+        if self._asr_thread is None:
+            self._asr_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emollama-asr")
+        asr = self.asr
+
+        def run() -> tuple[Transcript, float]:
+            t = time.perf_counter()
+            return asr.transcribe(audio), time.perf_counter() - t
+
+        return self._asr_thread.submit(run)
+
+    def _words(self, given: str | None, asr: Future | None, timings: dict[str, float],
                warnings: list[str]) -> tuple[WordsClues, dict[str, float]]:
         """The transcript (given subtitle, else ASR) and the text-emotion probabilities."""
         from emollama.perception.text_emotion import limit_transcript
 
         if given:
             source, text, lang, lang_p, conf = "subtitle", given, None, None, None
-        elif self.asr is not None and audio is not None and speech_s >= self.settings.min_speech_for_asr_s:
+        elif asr is not None:
             t = time.perf_counter()
-            tr = self.asr.transcribe(audio)
-            timings["asr_s"] = time.perf_counter() - t
+            tr, timings["asr_s"] = asr.result()
+            timings["asr_wait_s"] = time.perf_counter() - t  # what the overlap with the face stage left
             source, text, lang, lang_p, conf = "asr", tr.text, tr.language, tr.language_probability, tr.confidence
             if not text:
                 return WordsClues(status="no_text", source="asr", language=lang,

@@ -51,7 +51,9 @@ def worker_main(conn: Any, spec: EngineSpec, threads: int) -> None:  # pragma: n
     """Load the engine, then run jobs until told to stop. Never raises: every failure is a message."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server stops it; the server stops us
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker {os.getpid()} %(levelname)s %(message)s")
+    # Our own lines at INFO; libraries (faster-whisper logs every clip) only when something is wrong.
+    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s worker {os.getpid()} %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)
     from emollama.errors import EmollamaError
     from emollama.serve.errors import status_for
 
