@@ -48,25 +48,28 @@ class SpeechRecognizer:
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:
         audio = audio.astype(np.float32, copy=False)
+        probability: float | None = None
         if len(audio) <= _WINDOW_SAMPLES:
-            one = self._one_window(audio, language)
+            one, language, probability = self._one_window(audio, language)
             if one is not None:
-                return one
+                return one  # else the full path decodes it, in the language already detected
         segments, info = self._model.transcribe(
             audio, language=language, beam_size=1,
             condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
         )
-        return self._join(list(segments), info.language, info.language_probability)
+        return self._join(list(segments), info.language,
+                          info.language_probability if probability is None else probability)
 
-    def _one_window(self, audio: np.ndarray, language: str | None) -> Transcript | None:
+    def _one_window(self, audio: np.ndarray, language: str | None) -> tuple[Transcript | None, str, float]:
         """A clip of at most 30 s: one encoder pass serves both language detection and decoding.
 
         Why: faster-whisper's ``transcribe`` encodes the window once to detect the language and
         again to decode it; the encoder is almost all of the cost on CPU (1.5 s of 1.9 s for a
-        5.8 s clip on 2 cores), so a clip costs half as much. Greedy decoding as before. None in
-        the cases where faster-whisper would retry at a higher temperature (repetitive text, a
-        compression ratio over 2.4, or an average log-probability under -1): then its full path
-        decodes the clip, so hard audio gets exactly the treatment it got before.
+        5.8 s clip on 2 cores), so a clip costs half as much. Greedy decoding as before. In the
+        cases where faster-whisper would retry at a higher temperature (repetitive text, a
+        compression ratio over 2.4, or an average log-probability under -1) the transcript is None
+        and only the detected language (with its probability) comes back: the caller then decodes
+        the clip on faster-whisper's full path, so hard audio gets the treatment it got before.
         """
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
@@ -88,9 +91,9 @@ class SpeechRecognizer:
         text = tokenizer.decode(tokens).strip()
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # as faster-whisper reports it
         if avg_logprob < -1.0 or (text and get_compression_ratio(text) > 2.4):
-            return None
+            return None, language, probability
         segment = _Segment(text=text, avg_logprob=avg_logprob, no_speech_prob=result.no_speech_prob)
-        return self._join([segment], language, probability)
+        return self._join([segment], language, probability), language, probability
 
     @staticmethod
     def _join(segments: list, language: str, language_probability: float) -> Transcript:
