@@ -127,10 +127,10 @@ class FaceAnalyzer:
             self._detector.process(np.zeros((64, 64, 3), dtype=np.uint8))  # start the graph while muted
 
     def _mesh(self, static: bool):  # noqa: ANN202 - mediapipe type
-        with _native_stderr_silenced():
-            return self._face_mesh.FaceMesh(static_image_mode=static, max_num_faces=self.max_faces,
-                                            refine_landmarks=True, min_detection_confidence=0.4,
-                                            min_tracking_confidence=0.5)
+        """A new face-mesh graph; create it inside :func:`_native_stderr_silenced` (its C++ start-up logs)."""
+        return self._face_mesh.FaceMesh(static_image_mode=static, max_num_faces=self.max_faces,
+                                        refine_landmarks=True, min_detection_confidence=0.4,
+                                        min_tracking_confidence=0.5)
 
     def scan(self, frames: Iterable[Frame], *, static: bool = False, keep_crops: int = 0,
              expected_frames: int | None = None) -> FaceScan:
@@ -140,7 +140,9 @@ class FaceAnalyzer:
         max_faces = 0
         crop_store: dict[int, list[tuple[int, np.ndarray]]] = {}
         stride = max(1, (expected_frames or 1) // keep_crops) if keep_crops else 0
-        with self._mesh(static) as mesh, _native_stderr_silenced():
+        # One muted span from the graph's creation to its close: MediaPipe opens the calculators on its
+        # own threads, so a gap between "created" and "first frame" let a start-up warning through.
+        with _native_stderr_silenced(), self._mesh(static) as mesh:
             for frame in frames:
                 times.append(frame.time_s)
                 faces = self._faces(frame, mesh)
