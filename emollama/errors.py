@@ -23,6 +23,10 @@ class MediaDecodeError(InputError):
     """The file exists but cannot be decoded (corrupt, truncated, or not a media file)."""
 
 
+class PathOutsideRootError(InputError):
+    """A path a remote client named leads outside the folder the server may read (``--allow-root``)."""
+
+
 class InputTooLongError(InputError):
     """The media is longer than the configured limit (``--max-duration``)."""
 

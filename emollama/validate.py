@@ -21,7 +21,7 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from emollama.errors import InputError
+from emollama.errors import InputError, PathOutsideRootError
 
 __all__ = ["MAX_NAME_BYTES", "check_input_file", "check_inside_root", "check_output_dir", "check_output_file",
            "same_file"]
@@ -80,27 +80,32 @@ def check_input_file(path: str | Path, *, what: str = "", max_bytes: int | None 
     return p
 
 
-def check_inside_root(root: Path, value: str) -> Path:
+def check_inside_root(root: Path, value: str, *, max_bytes: int | None = None) -> Path:
     """A path a remote client named, resolved inside ``root`` and checked like any input file.
 
     Why so strict: the server's optional server-side paths are read on behalf of whoever can reach
     it. ``..`` is refused outright (even where it would stay inside), and the path is compared after
-    every symbolic link is followed, so a link inside ``root`` that points elsewhere is refused too.
-    Messages name the path as the client gave it, never where it resolved to.
+    every symbolic link is followed, so a link inside ``root`` that points elsewhere is refused too
+    (:class:`~emollama.errors.PathOutsideRootError`). Messages name the path as the client gave it
+    (one line, at most 200 characters), never the root or where the path resolved to.
     """
+    shown = value if value.isprintable() and len(value) <= 200 else repr(value)[:200]
     if not value or "\x00" in value or len(value) > 4096:
         raise InputError("path: give a file name inside the server's allowed folder")
     given = Path(value)
     if ".." in given.parts:
-        raise InputError(f"path {value}: '..' is not allowed; give a path inside the server's allowed folder")
+        raise PathOutsideRootError(f"path {shown}: '..' is not allowed; give a path inside the server's allowed "
+                                   "folder")
     root_real = Path(os.path.realpath(root))
     real = Path(os.path.realpath(given if given.is_absolute() else root_real / given))
     if not real.is_relative_to(root_real):
-        raise InputError(f"path {value}: is outside the server's allowed folder")
+        raise PathOutsideRootError(f"path {shown}: is outside the server's allowed folder")
     try:
-        return check_input_file(real, directory_hint="give a media file")
+        _check_names(given, "path")
+        return check_input_file(real, directory_hint="give a media file", max_bytes=max_bytes)
     except InputError as exc:
-        raise InputError(str(exc).replace(str(real), value, 1)) from None
+        message = str(exc).replace(str(real), shown, 1).replace(str(root_real), "…")
+        raise InputError(message if message.isprintable() else repr(message)[1:-1]) from None
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -10,6 +10,7 @@ stream in; only landmarks (a few kB per frame) and expression probabilities are 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,26 +87,38 @@ def aligned_crop(rgb: np.ndarray, landmarks: np.ndarray, size: int = 112, scale:
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+#: How many threads are inside :func:`_native_stderr_silenced`, and the saved stderr descriptor.
+_MUTED: list = [0, None]
+_MUTE_LOCK = threading.Lock()
+
+
 @contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
     """Mute the C++ log lines MediaPipe prints when its graphs start (glog ignores our settings).
 
     Only file descriptor 2 is redirected, while MediaPipe runs; Python errors still surface as
-    exceptions, and Rich output goes to stdout.
+    exceptions, and Rich output goes to stdout. The descriptor is process-wide, so the muting is
+    counted: overlapping spans (threads) restore it once, when the last one ends.
     """
+    with _MUTE_LOCK:
+        _MUTED[0] += 1
+        if _MUTED[0] == 1:  # the first muter swaps fd 2 out; nested or concurrent ones only count
+            try:
+                _MUTED[1] = os.dup(2)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            except OSError:  # no real stderr (embedded interpreters)
+                _MUTED[1] = None
     try:
-        saved = os.dup(2)
-    except OSError:  # no real stderr (embedded interpreters)
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _MUTE_LOCK:
+            _MUTED[0] -= 1
+            if _MUTED[0] == 0 and _MUTED[1] is not None:  # the last one out restores it
+                os.dup2(_MUTED[1], 2)
+                os.close(_MUTED[1])
+                _MUTED[1] = None
 
 
 class FaceAnalyzer:

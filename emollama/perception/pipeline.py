@@ -11,6 +11,7 @@ pass, so every consumer sees exactly what ``analyze`` sees.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -147,8 +148,14 @@ class Perceiver:
 
         step("face")
         t = time.perf_counter()
-        scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress,
-                                      corruption.frames if corruption is not None else None)
+        try:
+            scan, face, info = face_stage(self.face, reader, fps, keep_crops, media_progress,
+                                          corruption.frames if corruption is not None else None)
+        except Exception:
+            if asr is not None and not asr.cancel():  # already running: let it end before the next clip starts
+                with contextlib.suppress(Exception):
+                    asr.result()
+            raise
         timings["decode_and_face_s"] = time.perf_counter() - t
         if audio is not None:
             info = info.model_copy(update={"audio_sample_rate": 16_000})

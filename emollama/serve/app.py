@@ -29,13 +29,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emollama import __version__
-from emollama.errors import EmollamaError
+from emollama.errors import EmollamaError, PathOutsideRootError
 from emollama.labels import DEFAULT_LABEL_SET, LABEL_SETS
+from emollama.media.sniff import SNIFF_BYTES, sniff_media
 from emollama.schema import SCHEMA_VERSION
 from emollama.serve.config import ServeConfig
 from emollama.serve.engine import EngineSpec
 from emollama.serve.errors import ApiError, status_for
-from emollama.serve.uploads import Upload, receive_upload
+from emollama.serve.uploads import Upload, display_name, receive_upload
 from emollama.serve.workers import Job, WorkerPool, new_error_id
 
 __all__ = ["create_app"]
@@ -114,7 +115,8 @@ def create_app(config: ServeConfig, pool: WorkerPool | None = None) -> FastAPI:
                 if kind == "result":
                     return JSONResponse(_answer(data, upload))
                 if kind == "error":
-                    raise ApiError(int(data["status"]), data["error"], error_id=data.get("error_id"))
+                    raise ApiError(int(data["status"]), _client_message(data["error"], upload, config),
+                                   error_id=data.get("error_id"))
         finally:
             pool.abandon(job)
 
@@ -133,6 +135,8 @@ def create_app(config: ServeConfig, pool: WorkerPool | None = None) -> FastAPI:
                         continue
                     if kind == "result":
                         data = _answer(data, upload)
+                    elif kind == "error":
+                        data = {**data, "error": _client_message(data["error"], upload, config)}
                     yield f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
                     if kind in _TERMINAL:
                         return
@@ -166,8 +170,12 @@ async def _start(request: Request, pool: WorkerPool, config: ServeConfig) -> tup
         pool.leave()
 
     try:
-        upload = await receive_upload(request.headers.get("content-type"), request.headers.get("content-length"),
-                                      request.stream(), folder, config.max_upload_bytes)
+        try:
+            upload = await receive_upload(request.headers.get("content-type"), request.headers.get("content-length"),
+                                          request.stream(), folder, config.max_upload_bytes)
+        except ApiError as exc:  # refused mid-body: close the connection rather than read the rest
+            exc.headers.setdefault("Connection", "close")
+            raise
         payload = await _job_payload(upload, config)
     except BaseException:
         release()
@@ -187,10 +195,10 @@ async def _job_payload(upload: Upload, config: ServeConfig) -> dict[str, Any]:
     fields = upload.fields
     labels = fields.get("labels", "").strip() or DEFAULT_LABEL_SET
     if labels not in LABEL_SETS:
-        raise ApiError(422, f"labels: unknown label set {labels!r}; choose from {', '.join(LABEL_SETS)}")
+        raise ApiError(422, f"labels: unknown label set {labels[:40]!r}; choose from {', '.join(LABEL_SETS)}")
     tier = fields.get("tier", "").strip() or config.tiers[0]
     if tier not in config.tiers:
-        raise ApiError(422, f"tier: {tier!r} is not served here; this server loaded {', '.join(config.tiers)}")
+        raise ApiError(422, f"tier: {tier[:40]!r} is not served here; this server loaded {', '.join(config.tiers)}")
     fps_text = fields.get("fps", "").strip()
     try:
         fps = check_fps(float(fps_text)) if fps_text else None
@@ -214,11 +222,19 @@ async def _job_payload(upload: Upload, config: ServeConfig) -> dict[str, Any]:
         if upload.media is not None:
             raise ApiError(422, "send either a file or a path, not both")
         try:
-            media = await asyncio.to_thread(check_inside_root, config.allow_root, server_path)
+            media = await asyncio.to_thread(check_inside_root, config.allow_root, server_path,
+                                            max_bytes=config.max_upload_bytes)
+        except PathOutsideRootError as exc:
+            raise ApiError(403, str(exc)) from None
         except EmollamaError as exc:
-            raise ApiError(403 if "outside" in str(exc) or "'..'" in str(exc) else 422, str(exc)) from None
-        upload.media, upload.name = media, server_path
-        upload.sha256, upload.bytes = await asyncio.to_thread(_sha256, media)
+            raise ApiError(status_for(exc), str(exc)) from None
+        # The name the client gave (folders kept: it chose them), unless it is odd enough to need cleaning.
+        shown = server_path if server_path.isprintable() and len(server_path) <= 200 else display_name(server_path)
+        upload.media, upload.name = media, shown
+        upload.sha256, upload.bytes, head = await asyncio.to_thread(_sha256, media)
+        upload.media_type = sniff_media(head)
+        if upload.media_type is None:  # the same content check as an upload; the name proves nothing
+            raise ApiError(415, f"{upload.name}: not a video, audio or image file this server can read")
     if upload.media is None:
         raise ApiError(422, "send the media in a 'file' field (curl -F file=@clip.mp4 ...)")
 
@@ -229,24 +245,32 @@ async def _job_payload(upload: Upload, config: ServeConfig) -> dict[str, Any]:
 
             await asyncio.to_thread(read_subtitle_file, subtitle)
     except EmollamaError as exc:
-        raise ApiError(status_for(exc), _client_message(str(exc), upload)) from None
+        raise ApiError(status_for(exc), _client_message(str(exc), upload, config)) from None
     return {"path": str(upload.media), "name": upload.name, "kind": reader.info.kind, "labels": labels,
             "tier": tier, "fps": fps, "subtitle": str(subtitle) if subtitle is not None else None}
 
 
-def _client_message(message: str, upload: Upload) -> str:
-    """A project message with the server's temporary paths replaced by names the client knows."""
-    message = message.replace(str(upload.media), upload.name or "the upload")
-    return message.replace(str(upload.folder) + "/", "")
+def _client_message(message: str, upload: Upload, config: ServeConfig) -> str:
+    """A project message with the server's own paths (the request folder, the allowed root) replaced
+    by names the client knows: errors raised deep in decoding name the file they were reading."""
+    if upload.media is not None:
+        message = message.replace(str(upload.media), upload.name or "the upload")
+    message = message.replace(str(upload.folder) + "/", "").replace(str(upload.folder), "the upload")
+    if config.allow_root is not None:
+        message = message.replace(str(config.allow_root), "…")
+    return message
 
 
-def _sha256(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
+def _sha256(path: Path) -> tuple[str, int, bytes]:
+    """SHA-256, size and first bytes (for sniffing) of a server-side file, in one read."""
+    digest, size, head = hashlib.sha256(), 0, b""
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
+            if not head:
+                head = chunk[:SNIFF_BYTES]
             digest.update(chunk)
             size += len(chunk)
-    return digest.hexdigest(), size
+    return digest.hexdigest(), size, head
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -34,7 +34,14 @@ FIELD_LIMIT_CHARS = 100_000
 #: Room for the form's own headers and text fields on top of the media limit.
 _FORM_SLACK_BYTES = 2 * FIELD_LIMIT_CHARS * 4 + 64_000
 _SUBTITLE_LIMIT_BYTES = 5_000_000
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+# Control characters (C0, C1), line/paragraph separators and bidi overrides: a shown name must not
+# reorder or break the text around it.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069/\\]")
+#: A body that sends nothing for this long, or less than MIN_RATE after the grace period, is cut
+#: off (408): otherwise a few connections trickling bytes would hold every admission slot.
+IDLE_TIMEOUT_S = 30.0
+MIN_RATE_BYTES_S = 32_000
+_RATE_GRACE_S = 30.0
 
 
 @dataclass
@@ -218,7 +225,7 @@ async def receive_upload(content_type: str | None, content_length: str | None, b
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     received = 0
     try:
-        async for chunk in body:
+        async for chunk in _paced(body):
             received += len(chunk)
             if received > limit:
                 raise ApiError(413, f"the upload is larger than the server's limit of {max_bytes / 1e6:g} MB")
@@ -235,19 +242,42 @@ async def receive_upload(content_type: str | None, content_length: str | None, b
     return reader.upload
 
 
+async def _paced(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``body``'s chunks, or 408 when the client stalls or trickles (see :data:`IDLE_TIMEOUT_S`)."""
+    import asyncio
+    import time
+
+    started, received = time.monotonic(), 0
+    iterator = body.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), timeout=IDLE_TIMEOUT_S)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(408, f"the upload stalled: nothing arrived for {IDLE_TIMEOUT_S:g} s") from None
+        received += len(chunk)
+        elapsed = time.monotonic() - started
+        if elapsed > _RATE_GRACE_S and received < MIN_RATE_BYTES_S * elapsed:
+            raise ApiError(408, f"the upload is too slow (under {MIN_RATE_BYTES_S // 1000} kB/s); send it from a "
+                                "faster connection")
+        yield chunk
+
+
 async def _url_encoded(body: AsyncIterator[bytes], folder: Path) -> Upload:
     """A form of text fields only (no media: the request names a server-side path), bounded like the rest."""
     from urllib.parse import parse_qsl
 
-    limit = len(TEXT_FIELDS) * FIELD_LIMIT_CHARS * 4
+    limit = 4 * FIELD_LIMIT_CHARS + 4096  # one subtitle's worth, percent-encoded, plus the short fields
     raw = bytearray()
-    async for chunk in body:
+    async for chunk in _paced(body):
         raw += chunk
         if len(raw) > limit:
             raise ApiError(413, f"the form is longer than {limit:,} bytes")
     upload = Upload(folder=folder)
     try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),
+                          max_num_fields=len(TEXT_FIELDS))
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "the url-encoded form is malformed") from None
     for name, value in pairs:

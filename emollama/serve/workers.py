@@ -52,7 +52,11 @@ def worker_main(conn: Any, spec: EngineSpec, threads: int) -> None:  # pragma: n
     os.environ["OMP_NUM_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server stops it; the server stops us
     # Our own lines at INFO; libraries (faster-whisper logs every clip) only when something is wrong.
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s worker {os.getpid()} %(levelname)s %(message)s")
+    # The log writes to a copy of stderr taken now: the face stage mutes file descriptor 2 while
+    # MediaPipe runs, and a worker's log must not go silent with it.
+    log_stream = os.fdopen(os.dup(2), "w", buffering=1)
+    logging.basicConfig(level=logging.WARNING, stream=log_stream,
+                        format=f"%(asctime)s worker {os.getpid()} %(levelname)s %(message)s")
     log.setLevel(logging.INFO)
     from emollama.errors import EmollamaError
     from emollama.serve.errors import status_for
@@ -116,7 +120,8 @@ class Job:
 class _Worker:
     process: Any
     conn: Any
-    state: str = "loading"  # loading | idle | busy | stopped
+    state: str = "loading"  # loading | idle | busy | stopping (being killed) | stopped
+    loaded: bool = False  # it did load the models once (a crash after that is worth a replacement)
     job: Job | None = None
     jobs_done: int = 0
     info: dict[str, Any] = field(default_factory=dict)
@@ -162,13 +167,15 @@ class WorkerPool:
             with contextlib.suppress(OSError, ValueError):
                 w.conn.send(None)
         deadline = time.monotonic() + 5.0
-        for w in self.workers:
+        workers = list(self.workers)  # _on_exit removes them from self.workers meanwhile
+        for w in workers:
             await asyncio.to_thread(w.process.join, max(0.1, deadline - time.monotonic()))
             if w.process.is_alive():
                 w.process.kill()
                 await asyncio.to_thread(w.process.join, 2.0)
-        for job in list(self.pending):
-            self._finish(job, "error", {"status": 503, "error": "the server is shutting down", "error_id": None})
+        stopping = {"status": 503, "error": "the server is shutting down", "error_id": None}
+        for job in [w.job for w in workers if w.job is not None] + list(self.pending):
+            self._finish(job, "error", stopping)  # answers them and removes their folders
         self.pending.clear()
 
     def _spawn(self) -> None:
@@ -268,7 +275,7 @@ class WorkerPool:
     def _on_message(self, worker: _Worker, message: tuple) -> None:
         kind = message[0]
         if kind == "ready":
-            worker.state, worker.info = "idle", message[1]
+            worker.state, worker.info, worker.loaded = "idle", message[1], True
             self.info = {k: v for k, v in message[1].items() if k != "pid"}
             self.load_error = None
             log.info("worker %s ready", worker.process.pid)
@@ -278,6 +285,7 @@ class WorkerPool:
             self.load_error = message[1]
             worker.state = "stopped"
             log.error("worker %s could not load the models: %s", worker.process.pid, message[1])
+            self._fail_pending_if_no_workers()
             return
         job = worker.job
         if job is None or message[1] != job.id:
@@ -289,12 +297,14 @@ class WorkerPool:
             self._finish(job, "result", message[2])
         elif kind == "error":
             self._finish(job, "error", {"status": message[2], "error": message[3], "error_id": message[4]})
-        worker.job, worker.state = None, "idle"
+        worker.job = None
         worker.jobs_done += 1
-        self._dispatch()
+        if worker.killed_for is None:  # a worker being killed gets no new job
+            worker.state = "idle"
+            self._dispatch()
 
     def _on_exit(self, worker: _Worker) -> None:
-        was_loading = worker.state == "loading"
+        was_loading = not worker.loaded
         worker.state = "stopped"
         with contextlib.suppress(OSError):
             worker.conn.close()
@@ -315,14 +325,26 @@ class WorkerPool:
                     "status": 500, "error_id": error_id,
                     "error": f"the analysis worker stopped unexpectedly (error id {error_id}); the request was "
                              "not completed - send it again"})
-        if was_loading and self.load_error is None:
-            self.load_error = f"a worker exited while loading the models (exit code {worker.process.exitcode})"
-        if was_loading or self.load_error:
+        if was_loading:  # loading again would fail again: say why, and do not loop
+            if self.load_error is None:
+                self.load_error = f"a worker exited while loading the models (exit code {worker.process.exitcode})"
             log.error("not replacing worker %s: %s", worker.process.pid, self.load_error)
+            self._fail_pending_if_no_workers()
             return
         log.warning("worker %s exited (code %s); starting a replacement", worker.process.pid,
                     worker.process.exitcode)
         self._spawn()
+
+    def _fail_pending_if_no_workers(self) -> None:
+        """With no worker running or loading, nothing would ever answer the queue: answer it now (503)."""
+        if any(w.state != "stopped" for w in self.workers):
+            return
+        reason = {"status": 503, "error_id": None,
+                  "error": f"no analysis worker is running ({self.load_error or 'they all stopped'}); the server "
+                           "needs a restart"}
+        for job in list(self.pending):
+            self._finish(job, "error", reason)
+        self.pending.clear()
 
     async def _watch(self) -> None:
         """Kill a worker whose job ran past the time limit (the only way to stop native code)."""
@@ -337,4 +359,5 @@ class WorkerPool:
                                          "and was stopped")
                     log.warning("killing worker %s: job %s ran past %s s", worker.process.pid, job.id,
                                 self.timeout_s)
+                    worker.state = "stopping"
                     worker.process.kill()

@@ -123,7 +123,8 @@ def test_concurrent_requests_do_not_mix(live_server, media) -> None:
 
 def test_a_full_server_answers_429_and_recovers(live_server, media) -> None:
     answers: list[httpx.Response] = []
-    threads = [threading.Thread(target=lambda: answers.append(post(live_server, upload(media["video"]))))
+    # The example clip (5.8 s): long enough that the first is still running when the third arrives.
+    threads = [threading.Thread(target=lambda: answers.append(post(live_server, upload(EXAMPLE))))
                for _ in range(2)]
     for t in threads:
         t.start()
@@ -163,6 +164,7 @@ def test_size_limits_are_checked_while_streaming(live_server, media) -> None:
         assert_error(r, 413, "larger than the server's limit")
     except (httpx.RemoteProtocolError, httpx.WriteError):
         pass  # the server answered and closed while we were still sending: also a refusal
+    assert sent[0] < 12_000_000  # it stopped reading soon after the 2 MB limit, it did not take all 20 MB
     # Media longer than --max-duration (30 s) is refused from its header, before any analysis.
     assert_error(post(live_server, upload(media["long_audio"])), 413, "30")
 
@@ -211,7 +213,12 @@ def test_server_side_paths_stay_inside_the_allowed_root(live_server, media, tmp_
     assert_error(post(live_server, data={"path": str(outside)}), 403, "outside")
     assert_error(post(live_server, data={"path": "clips/missing.png"}), 422, "clips/missing.png: no such file")
     assert_error(post(live_server, data={"path": "clips"}), 422, "is a directory")
-    assert str(root) not in post(live_server, data={"path": "clips/missing.png"}).text
+    (root / "clips" / "notes.mp4").write_text("not media, whatever the name says\n" * 40)
+    assert_error(post(live_server, data={"path": "clips/notes.mp4"}), 415, "clips/notes.mp4: not a video")
+    assert_error(post(live_server, data={"path": "clips/" + "x" * 300 + ".mp4"}), 422, "longer than 255 bytes")
+    assert_error(post(live_server, data={"path": "clips/a\nb.mp4"}), 422, "no such file")
+    for bad in ("clips/missing.png", "clips/" + "x" * 300 + ".mp4", "../x", "escape.png"):
+        assert str(root) not in post(live_server, data={"path": bad}).text
 
 
 def test_a_worker_killed_mid_request_is_replaced(live_server, media) -> None:

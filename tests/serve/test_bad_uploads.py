@@ -33,6 +33,16 @@ def _png() -> bytes:
 
 PNG = _png()
 
+
+def _garbled_mp4() -> bytes:
+    """The example with its media data overwritten: the header probes fine, decoding fails in the worker."""
+    import random
+
+    data = EXAMPLE.read_bytes()
+    start, moov = data.find(b"mdat") + 2000, data.find(b"moov") - 4
+    noise = random.Random(0).randbytes(moov - start)
+    return data[:start] + noise + data[moov:]
+
 # name -> (files, data, status, fragment of the message)
 CASES: dict[str, tuple[dict, dict, int, str]] = {
     "empty-file": ({"file": ("empty.mp4", b"")}, {}, 422, "empty"),
@@ -40,6 +50,8 @@ CASES: dict[str, tuple[dict, dict, int, str]] = {
     "text-renamed-mp4": ({"file": ("notes.mp4", b"hello, this is text\n" * 50)}, {}, 415, "not a video"),
     "truncated-mp4": ({"file": ("cut.mp4", EXAMPLE.read_bytes()[:3000])}, {}, 422, "cut.mp4: cannot decode"),
     "truncated-png": ({"file": ("cut.png", PNG[: len(PNG) // 2])}, {}, 422, "cut.png: not a readable image"),
+    # Fails inside the worker, whose message names the file it read: the answer must name the upload.
+    "garbled-mp4": ({"file": ("garbled.mp4", _garbled_mp4())}, {}, 422, "garbled.mp4: cannot decode"),
     "html-page": ({"file": ("index.mp4", b"<!DOCTYPE html><html>" + b" " * 600)}, {}, 415, "not a video"),
     "subtitle-binary": ({"file": ("a.png", PNG), "subtitle_file": ("s.srt", b"\x00\x01" * 300)}, {}, 422,
                         "looks binary"),
