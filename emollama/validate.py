@@ -24,7 +24,7 @@ from pathlib import Path
 from emollama.errors import InputError, PathOutsideRootError
 
 __all__ = ["MAX_NAME_BYTES", "check_input_file", "check_inside_root", "check_output_dir", "check_output_file",
-           "same_file"]
+           "same_file", "shown_path"]
 
 #: Longest file name (one path component) most file systems accept.
 MAX_NAME_BYTES = 255
@@ -80,6 +80,11 @@ def check_input_file(path: str | Path, *, what: str = "", max_bytes: int | None 
     return p
 
 
+def shown_path(value: str) -> str:
+    """A client-given path as it may appear in a message or an answer: as given if printable and short."""
+    return value if value.isprintable() and len(value) <= 200 else repr(value)[:200]
+
+
 def check_inside_root(root: Path, value: str, *, max_bytes: int | None = None) -> Path:
     """A path a remote client named, resolved inside ``root`` and checked like any input file.
 
@@ -89,7 +94,7 @@ def check_inside_root(root: Path, value: str, *, max_bytes: int | None = None) -
     (:class:`~emollama.errors.PathOutsideRootError`). Messages name the path as the client gave it
     (one line, at most 200 characters), never the root or where the path resolved to.
     """
-    shown = value if value.isprintable() and len(value) <= 200 else repr(value)[:200]
+    shown = shown_path(value)
     if not value or "\x00" in value or len(value) > 4096:
         raise InputError("path: give a file name inside the server's allowed folder")
     given = Path(value)

@@ -36,7 +36,7 @@ from emollama.schema import SCHEMA_VERSION
 from emollama.serve.config import ServeConfig
 from emollama.serve.engine import EngineSpec
 from emollama.serve.errors import ApiError, status_for
-from emollama.serve.uploads import Upload, display_name, receive_upload
+from emollama.serve.uploads import Upload, receive_upload
 from emollama.serve.workers import Job, WorkerPool, new_error_id
 
 __all__ = ["create_app"]
@@ -190,7 +190,7 @@ async def _start(request: Request, pool: WorkerPool, config: ServeConfig) -> tup
 async def _job_payload(upload: Upload, config: ServeConfig) -> dict[str, Any]:
     """The form's options checked (422), the media found and probed (413/415/422): a job for a worker."""
     from emollama.media.decode import MediaReader, check_fps
-    from emollama.validate import check_inside_root
+    from emollama.validate import check_inside_root, shown_path
 
     fields = upload.fields
     labels = fields.get("labels", "").strip() or DEFAULT_LABEL_SET
@@ -228,9 +228,7 @@ async def _job_payload(upload: Upload, config: ServeConfig) -> dict[str, Any]:
             raise ApiError(403, str(exc)) from None
         except EmollamaError as exc:
             raise ApiError(status_for(exc), str(exc)) from None
-        # The name the client gave (folders kept: it chose them), unless it is odd enough to need cleaning.
-        shown = server_path if server_path.isprintable() and len(server_path) <= 200 else display_name(server_path)
-        upload.media, upload.name = media, shown
+        upload.media, upload.name = media, shown_path(server_path)  # as the client gave it, folders kept
         upload.sha256, upload.bytes, head = await asyncio.to_thread(_sha256, media)
         upload.media_type = sniff_media(head)
         if upload.media_type is None:  # the same content check as an upload; the name proves nothing

@@ -4,7 +4,7 @@ Why: the multilingual text head (``e5_lr``) was trained on English only and read
 at random; there is no labelled Chinese text in ``../shared/data``. This script makes the Chinese
 rows the head is trained, selected and measured on. The data itself is research data of the
 SMP2020-EWECT evaluation and is **not** kept in this repository: the script takes a local copy of
-the source files and writes the splits outside the repository (default ``/work/zh_text``).
+the source files and writes the splits outside the repository (``--out``, e.g. ``../zh_text`` beside ``../shared``).
 
 Source (public copy of the evaluation data; no licence file, the organisers released it for the
 evaluation, i.e. research use — so never commit the rows):
@@ -27,7 +27,7 @@ marks, leading spaces) and one exact duplicate of a dev row (eval 501 = eval 299
 re-checks the rule on every listed row and checks a SHA-256 of each split against the one the
 shipped head was built from, so a different copy of the source is noticed.
 
-    python scripts/zh_text/build_set.py --source DIR_WITH_THE_TWO_FILES --out /work/zh_text
+    python scripts/zh_text/build_set.py --source DIR_WITH_THE_TWO_FILES --out ../zh_text
 """
 
 from __future__ import annotations
@@ -154,7 +154,8 @@ def tsv(rows: list[tuple[int, str, str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python scripts/zh_text/build_set.py", description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, required=True, help=f"folder holding {' and '.join(FILES.values())}")
-    ap.add_argument("--out", type=Path, default=Path("/work/zh_text"))
+    ap.add_argument("--out", type=Path, required=True, help="folder for the splits (outside the repository: the rows "
+                    "are research-only)")
     ap.add_argument("--no-verify", action="store_true", help="write even if a split's SHA-256 differs")
     args = ap.parse_args(argv)
     missing = [name for name in FILES.values() if not (args.source / name).is_file()]

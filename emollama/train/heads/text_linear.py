@@ -18,7 +18,7 @@ read here.
 
 Embeddings are cached under ``--work`` (outside the repository: they are derived from the data).
 
-    OMP_NUM_THREADS=1 python -m emollama.train.heads.text_linear --data ../shared/data/text --zh /work/zh_text
+    OMP_NUM_THREADS=1 python -m emollama.train.heads.text_linear --data ../shared/data/text --zh ../zh_text
 """
 
 from __future__ import annotations
